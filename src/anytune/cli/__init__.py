@@ -1,0 +1,90 @@
+"""The ``anytune`` command line. Commands are imported only when invoked, so ``--help`` and
+data commands start without loading any provider or ML library."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# command name -> "module:attribute" (modules under anytune.cli)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "providers": ("anytune.cli.providers:providers", "List installed providers and their options."),
+    "validate": ("anytune.cli.data:validate", "Check a training file against the format and a provider's rules."),
+    "prepare": ("anytune.cli.data:prepare", "Convert input/output records (JSONL or CSV) to chat JSONL."),
+    "data": ("anytune.cli.data:data", "Inspect training data (render: what is trained)."),
+    "upload": ("anytune.cli.jobs:upload", "Upload a training file to a provider."),
+    "create": ("anytune.cli.jobs:create", "Create a fine-tuning job."),
+    "run": ("anytune.cli.jobs:run", "Validate, upload, create and wait, in one go."),
+    "status": ("anytune.cli.jobs:status", "Show a job."),
+    "wait": ("anytune.cli.jobs:wait", "Wait for a job to finish, showing progress."),
+    "events": ("anytune.cli.jobs:events", "Show a job's events (--follow to stream them)."),
+    "list": ("anytune.cli.jobs:list_jobs", "List jobs."),
+    "checkpoints": ("anytune.cli.jobs:checkpoints", "List a job's checkpoints."),
+    "cancel": ("anytune.cli.jobs:cancel", "Cancel a job."),
+    "pause": ("anytune.cli.jobs:pause", "Pause a job (providers that support it)."),
+    "resume": ("anytune.cli.jobs:resume", "Resume a paused (or interrupted) job."),
+    "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
+}
+
+PLUGIN_GROUP = "anytune.cli"
+"""Entry-point group through which provider distributions add command groups
+(e.g. ``anytune local make-tiny-model``)."""
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *sorted(_plugin_commands())]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, _, attr = COMMANDS[cmd_name][0].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        plugins = _plugin_commands()
+        if cmd_name in plugins:
+            loaded: click.Command = plugins[cmd_name].load()
+            return loaded
+        return None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from anytune.cli._common import invoke_with_errors
+
+        return invoke_with_errors(ctx, lambda: super(LazyGroup, self).invoke(ctx))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        rows += [(name, f"Commands of the {name} provider.") for name in sorted(_plugin_commands())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="anytune")
+@click.option("--debug", is_flag=True, envvar="ANYTUNE_DEBUG", help="Show tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """anytune: one training JSONL, any fine-tuning provider.
+
+    \b
+    Exit codes: 0 ok / succeeded, 1 failed or error, 2 usage, 3 cancelled, 124 wait timed out.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="anytune")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,1 @@
+"""Dataset tools: streaming JSONL reading, format rules, statistics, conversion."""

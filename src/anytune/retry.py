@@ -1,0 +1,64 @@
+"""The one retry policy: exponential backoff with jitter on TransientError, honouring the
+provider's Retry-After, bounded by attempts and an optional monotonic deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from anytune.errors import TransientError
+
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 6
+MAX_BACKOFF = 30.0
+
+
+def retry_transient(
+    fn: Callable[[], T],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    deadline: float | None = None,
+    initial: float = 0.5,
+    on_retry: Callable[[TransientError, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn``; on ``TransientError`` wait and call again.
+
+    ``deadline`` is a ``time.monotonic()`` value after which no retry is started. The last
+    error is re-raised when attempts or time run out.
+    """
+    from tenacity import RetryCallState, Retrying, retry_if_exception_type
+    from tenacity import stop_after_attempt, wait_exponential_jitter
+
+    backoff = wait_exponential_jitter(initial=initial, max=MAX_BACKOFF, jitter=initial)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = backoff(state)
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            delay = max(delay, float(exc.retry_after))
+        if deadline is not None:
+            delay = max(0.0, min(delay, deadline - time.monotonic()))
+        return delay
+
+    def stop(state: RetryCallState) -> bool:
+        if stop_after_attempt(attempts)(state):
+            return True
+        return deadline is not None and time.monotonic() >= deadline
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and isinstance(exc, TransientError) and state.next_action:
+            on_retry(exc, state.next_action.sleep)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        reraise=True,
+        before_sleep=before_sleep,
+    )
+    return retrying(fn)
