@@ -78,9 +78,8 @@ class OptionSpec:
                     value = list(value)
                 else:
                     raise ValueError(value)
-            elif self.type is str:
-                if not isinstance(value, str):
-                    raise ValueError(value)
+            elif self.type is str and not isinstance(value, str):
+                raise ValueError(value)
         except (TypeError, ValueError):
             kind = {list: "comma-separated list", bool: "true/false"}.get(
                 self.type, self.type.__name__
@@ -181,6 +180,8 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     option_specs: ClassVar[Mapping[str, OptionSpec]] = {}
+    default_poll_interval: ClassVar[float] = 5.0
+    """Seconds between polls when the user gives no ``--interval``."""
     connection_options: ClassVar[tuple[str, ...]] = ()
     """Constructor options (never secrets) that the job index keeps so that ``anytune status
     JOB`` can reach the same backend later, e.g. ``("base_url",)``."""
@@ -259,7 +260,7 @@ class Provider(abc.ABC):
     ) -> str:
         raise self._unsupported("generate")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- optional hook, most providers hold nothing
         """Release connections. Safe to call twice."""
 
     def _unsupported(self, what: str) -> UnsupportedOperationError:

@@ -3,6 +3,7 @@ provider's Retry-After, bounded by attempts and an optional monotonic deadline."
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,16 +30,15 @@ def retry_transient(
     ``deadline`` is a ``time.monotonic()`` value after which no retry is started. The last
     error is re-raised when attempts or time run out.
     """
-    from tenacity import RetryCallState, Retrying, retry_if_exception_type
-    from tenacity import stop_after_attempt, wait_exponential_jitter
-
-    backoff = wait_exponential_jitter(initial=initial, max=MAX_BACKOFF, jitter=initial)
+    from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        delay = backoff(state)
+        exponent = max(0, state.attempt_number - 1)
+        delay = min(MAX_BACKOFF, initial * 2**exponent) + random.uniform(0, initial)
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             delay = max(delay, float(exc.retry_after))
+        delay = float(delay)
         if deadline is not None:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
         return delay

@@ -13,7 +13,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Auto = Literal["auto"]
 AUTO: Auto = "auto"
@@ -60,7 +60,13 @@ def is_terminal(status: JobStatus | str) -> bool:
 
 
 def _check_number(
-    name: str, value: object, *, integer: bool, minimum: float, maximum: float | None, open_min: bool
+    name: str,
+    value: object,
+    *,
+    integer: bool,
+    minimum: float,
+    maximum: float | None,
+    open_min: bool,
 ) -> None:
     if value == AUTO:
         return
@@ -96,7 +102,9 @@ class Hyperparameters:
     beta: float | Auto | None = None
 
     def __post_init__(self) -> None:
-        _check_number("n_epochs", self.n_epochs, integer=True, minimum=1, maximum=50, open_min=False)
+        _check_number(
+            "n_epochs", self.n_epochs, integer=True, minimum=1, maximum=50, open_min=False
+        )
         _check_number(
             "batch_size", self.batch_size, integer=True, minimum=1, maximum=256, open_min=False
         )
@@ -366,6 +374,3 @@ class Checkpoint:
 def _known(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in data.items() if k in names}
-
-
-JSONValue = Union[str, int, float, bool, None, list[Any], dict[str, Any]]

@@ -11,8 +11,14 @@ import click
 # command name -> "module:attribute" (modules under anytune.cli)
 COMMANDS: dict[str, tuple[str, str]] = {
     "providers": ("anytune.cli.providers:providers", "List installed providers and their options."),
-    "validate": ("anytune.cli.data:validate", "Check a training file against the format and a provider's rules."),
-    "prepare": ("anytune.cli.data:prepare", "Convert input/output records (JSONL or CSV) to chat JSONL."),
+    "validate": (
+        "anytune.cli.data:validate",
+        "Check a training file against the format and a provider's rules.",
+    ),
+    "prepare": (
+        "anytune.cli.data:prepare",
+        "Convert input/output records (JSONL or CSV) to chat JSONL.",
+    ),
     "data": ("anytune.cli.data:data", "Inspect training data (render: what is trained)."),
     "upload": ("anytune.cli.jobs:upload", "Upload a training file to a provider."),
     "create": ("anytune.cli.jobs:create", "Create a fine-tuning job."),
