@@ -50,7 +50,9 @@ def available() -> list[str]:
 
 def install_command(name: str) -> str:
     dist = KNOWN_DISTRIBUTIONS[name]
-    return f"pip install {dist}   (or: pip install 'anytune[{name if name != 'azure' else 'openai'}]')"
+    return (
+        f"pip install {dist}   (or: pip install 'anytune[{name if name != 'azure' else 'openai'}]')"
+    )
 
 
 def provider_class(name: str) -> ProviderFactory:

@@ -88,7 +88,9 @@ def test_events_are_oldest_first_and_after_is_exclusive(train: Path) -> None:
     assert events[-1]["message"].startswith("The job has successfully completed")
     steps = [e["metrics"]["step"] for e in events if "metrics" in e]
     assert steps == [1, 2, 3]
-    later = json.loads(invoke("events", str(job["id"]), "--after", events[1]["id"], "--json").stdout)
+    later = json.loads(
+        invoke("events", str(job["id"]), "--after", events[1]["id"], "--json").stdout
+    )
     assert [e["id"] for e in later] == [e["id"] for e in events[2:]]
 
 

@@ -7,12 +7,17 @@ from anytune.types import Event, Job, JobStatus, Metrics
 
 
 def job(status: str) -> Job:
-    return Job(id="ftjob-1", provider="p", model="m", status=status, created_at=0, training_file="f")
+    return Job(
+        id="ftjob-1", provider="p", model="m", status=status, created_at=0, training_file="f"
+    )
 
 
 def step(n: int, loss: float) -> Event:
     return Event(
-        id=f"e{n}", created_at=n, level="info", message=f"step {n}",
+        id=f"e{n}",
+        created_at=n,
+        level="info",
+        message=f"step {n}",
         metrics=Metrics(step=n, total_steps=10, train_loss=loss),
     )
 
