@@ -1,0 +1,366 @@
+"""``OpenAIProvider``: anytune's provider contract over the official ``openai`` SDK.
+
+>>> from anytune import Client
+>>> client = Client("openai")           # OPENAI_API_KEY, OPENAI_BASE_URL, ... as usual
+>>> f = client.files.create("train.jsonl")                                  # doctest: +SKIP
+>>> job = client.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=f.id)  # doctest: +SKIP
+
+Constructing a provider is cheap: it reads settings but neither imports ``openai`` nor needs
+a key; the SDK client is built on the first API call. The SDK's own retries are switched off
+and anytune's one retry policy (``anytune.retry``) is used instead, so that a create is
+reconciled before it is ever sent twice (see ``create_job``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from anytune import config
+from anytune.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    InvalidRequestError,
+    TransientError,
+)
+from anytune.provider import (
+    Capabilities,
+    DatasetRules,
+    OptionSpec,
+    ProgressCallback,
+    Provider,
+)
+from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
+from anytune.types import Checkpoint, Event, FileObject, Job, JobSpec, JobStatus, is_terminal
+from anytune_openai import rules
+from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
+from anytune_openai._errors import ErrorContext, may_have_committed, translated
+from anytune_openai._filecache import FileCache
+from anytune_openai._upload import PART_SIZE, SINGLE_REQUEST_LIMIT, Uploader
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+T = TypeVar("T")
+log = logging.getLogger("anytune.openai")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+PAGE_SIZE = 100
+"""Events and jobs fetched per request: one request per poll in the usual case."""
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    """Constructor options arrive as strings from ``-P key=value``."""
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"option {name}={value!r} is not a {kind.__name__}") from None
+
+
+class OpenAIProvider(Provider):
+    """Fine-tuning on OpenAI through the official SDK.
+
+    Settings (explicit arguments win over the environment): ``api_key`` (OPENAI_API_KEY),
+    ``base_url`` (OPENAI_BASE_URL), ``organization`` (OPENAI_ORG_ID), ``project``
+    (OPENAI_PROJECT_ID), ``timeout`` (seconds per request), ``max_retries`` (retries of a
+    transient failure, default 5, backing off and honouring Retry-After).
+    ``multipart_threshold`` / ``part_size`` (bytes) choose when and how the Uploads API is
+    used (512 MB / 64 MB by default).
+    """
+
+    name: ClassVar[str] = "openai"
+    key_env: ClassVar[str] = "OPENAI_API_KEY"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        pause_resume=True, checkpoints=True, methods=rules.METHODS
+    )
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = {
+        "wandb_project": OptionSpec(str, None, "send metrics to this Weights & Biases project"),
+        "wandb_entity": OptionSpec(str, None, "W&B team or user (needs wandb_project)"),
+        "wandb_name": OptionSpec(str, None, "W&B run name (default: the job id)"),
+        "wandb_tags": OptionSpec(list, None, "W&B run tags, comma-separated"),
+    }
+    connection_options: ClassVar[tuple[str, ...]] = ("base_url", "organization", "project")
+    priced: ClassVar[bool] = True
+    """Whether OpenAI's price table applies (it does not on Azure)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        timeout: float | str | None = None,
+        max_retries: int | str | None = None,
+        *,
+        multipart_threshold: int | str | None = None,
+        part_size: int | str | None = None,
+    ):
+        self._api_key = api_key or os.environ.get(self.key_env) or None
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.organization = organization or os.environ.get("OPENAI_ORG_ID") or None
+        self.project = project or os.environ.get("OPENAI_PROJECT_ID") or None
+        self.timeout: float | None = _number("timeout", timeout, float)
+        retries = _number("max_retries", max_retries, int)
+        self.attempts = 1 + (DEFAULT_ATTEMPTS - 1 if retries is None else max(0, retries))
+        self._multipart_threshold = _number("multipart_threshold", multipart_threshold, int)
+        self._part_size = _number("part_size", part_size, int)
+        self._sdk: OpenAI | None = None
+        self._uploader: Uploader | None = None
+        self._lock = threading.Lock()  # AsyncClient calls from worker threads
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def _errors(self) -> ErrorContext:
+        return ErrorContext(self.name, self.key_env, self._api_key, self.timeout)
+
+    def _account(self) -> str:
+        """Who owns uploaded files, for content reuse: never includes the key."""
+        return f"{self.base_url}|org={self.organization or ''}|project={self.project or ''}"
+
+    def _missing_key(self) -> AuthenticationError:
+        return AuthenticationError(
+            f"no API key for {self.name}",
+            hint=f"set the {self.key_env} environment variable (keys: "
+            "https://platform.openai.com/api-keys)",
+            provider=self.name,
+        )
+
+    def _make_client(self) -> OpenAI:
+        import openai
+
+        return openai.OpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            organization=self.organization,
+            project=self.project,
+            timeout=self.timeout if self.timeout is not None else openai.NOT_GIVEN,
+            max_retries=0,  # anytune retries (and reconciles creates) itself
+        )
+
+    def _client(self) -> OpenAI:
+        with self._lock:
+            if self._sdk is None:
+                if not self._api_key:
+                    raise self._missing_key()
+                with translated(self._errors):
+                    self._sdk = self._make_client()
+            return self._sdk
+
+    def _once(self, fn: Callable[[OpenAI], T]) -> T:
+        client = self._client()
+        with translated(self._errors):
+            return fn(client)
+
+    def _call(self, fn: Callable[[OpenAI], T]) -> T:
+        """One SDK call with error translation and the retry policy."""
+        return retry_transient(lambda: self._once(fn), attempts=self.attempts, on_retry=self._log)
+
+    def _log(self, exc: TransientError, delay: float) -> None:
+        log.info("%s: %s; retrying in %.1f s", self.name, exc.message, delay)
+
+    # -- files ---------------------------------------------------------------------------
+    def _uploads(self) -> Uploader:
+        if self._uploader is None:
+            self._uploader = Uploader(
+                provider=self.name,
+                account=self._account(),
+                call=self._call,
+                cache=FileCache(config.home() / "openai-files.sqlite3"),
+                single_request_limit=self._multipart_threshold or SINGLE_REQUEST_LIMIT,
+                part_size=self._part_size or PART_SIZE,
+            )
+        return self._uploader
+
+    def upload_file(
+        self, path: Path, *, purpose: str = "fine-tune", progress: ProgressCallback | None = None
+    ) -> FileObject:
+        """Upload ``path``; the same content uploaded before to this account is reused."""
+        return self._uploads().upload(Path(path), purpose, progress)
+
+    def get_file(self, file_id: str) -> FileObject:
+        return self._uploads().get(file_id)
+
+    # -- jobs ----------------------------------------------------------------------------
+    def create_job(self, spec: JobSpec) -> Job:
+        """Create a job, exactly once.
+
+        The SDK sends no idempotency key, so a create whose response was lost and is sent
+        again would start a second, billed job. Each create carries a client-generated id in
+        ``metadata["anytune_request_id"]``; after any failure that may have reached the server
+        (connection dropped, timeout, 5xx) that id is looked up before trying again. Passing
+        your own ``anytune_request_id`` makes a create idempotent across runs as well.
+        """
+        spec = self.validate_spec(spec)
+        request_id = str(spec.metadata.get("anytune_request_id") or uuid.uuid4().hex)
+        kwargs = create_arguments(spec, request_id)
+        check_first = "anytune_request_id" in spec.metadata
+
+        def attempt() -> Job:
+            nonlocal check_first
+            if check_first:
+                existing = self._find_by_request_id(request_id)
+                if existing is not None:
+                    log.info("%s: create already took effect as %s", self.name, existing.id)
+                    return existing
+            try:
+                return self._once(lambda c: to_job(c.fine_tuning.jobs.create(**kwargs), self.name))
+            except TransientError as exc:
+                check_first = check_first or may_have_committed(exc)
+                raise
+
+        try:
+            return retry_transient(attempt, attempts=self.attempts, on_retry=self._log)
+        except TransientError as exc:
+            if check_first:
+                try:
+                    found = self._find_by_request_id(request_id)
+                except TransientError:
+                    found = None
+                if found is not None:
+                    return found
+                exc.hint = (
+                    f"the job may or may not exist; create again with metadata "
+                    f"anytune_request_id={request_id} to reuse it instead of starting another"
+                )
+            raise
+
+    def _find_by_request_id(self, request_id: str) -> Job | None:
+        def lookup(client: OpenAI) -> Any:
+            page = client.fine_tuning.jobs.list(
+                metadata={"anytune_request_id": request_id}, limit=PAGE_SIZE
+            )
+            # Checked here too, in case a server ignores the metadata filter.
+            return next((j for j in page.data if request_id_of(j) == request_id), None)
+
+        found = self._once(lookup)
+        return to_job(found, self.name) if found is not None else None
+
+    def get_job(self, job_id: str) -> Job:
+        return self._call(lambda c: to_job(c.fine_tuning.jobs.retrieve(job_id), self.name))
+
+    def list_jobs(self, *, limit: int = 20) -> list[Job]:
+        jobs: list[Job] = []
+        after: str | None = None
+        while len(jobs) < limit:
+            size = min(PAGE_SIZE, limit - len(jobs))
+            page = self._call(
+                lambda c, a=after, n=size: c.fine_tuning.jobs.list(  # type: ignore[misc]
+                    limit=n, **({"after": a} if a else {})
+                )
+            )
+            jobs.extend(to_job(j, self.name) for j in page.data)
+            if not page.data or not page.has_more:
+                break
+            after = page.data[-1].id
+        return jobs[:limit]
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
+        """Events strictly after ``after``, oldest first.
+
+        The API lists newest first and pages towards older events, so only the newest pages
+        are read, until the cursor shows up: one request per poll in the usual case.
+        """
+        newest_first: list[Event] = []
+        seen: set[str] = set()
+        page_after: str | None = None
+        while True:
+            page = self._call(
+                lambda c, a=page_after: c.fine_tuning.jobs.list_events(  # type: ignore[misc]
+                    job_id, limit=PAGE_SIZE, **({"after": a} if a else {})
+                )
+            )
+            for item in page.data:
+                if after is not None and item.id == after:
+                    return newest_first[::-1]
+                if item.id not in seen:
+                    seen.add(item.id)
+                    newest_first.append(to_event(item))
+            if not page.data or not page.has_more:
+                break
+            page_after = page.data[-1].id
+        if after is not None:
+            log.info("%s: event %s not found in job %s; returning all", self.name, after, job_id)
+        return newest_first[::-1]
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        checkpoints: list[Checkpoint] = []
+        after: str | None = None
+        while True:
+            page = self._call(
+                lambda c, a=after: c.fine_tuning.jobs.checkpoints.list(  # type: ignore[misc]
+                    job_id, limit=PAGE_SIZE, **({"after": a} if a else {})
+                )
+            )
+            checkpoints.extend(to_checkpoint(cp) for cp in page.data)
+            if not page.data or not page.has_more:
+                break
+            after = page.data[-1].id
+        return sorted(checkpoints, key=lambda cp: (cp.step, cp.created_at))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return self._transition(job_id, "cancel", done={JobStatus.CANCELLED.value})
+
+    def pause_job(self, job_id: str) -> Job:
+        return self._transition(job_id, "pause", done={JobStatus.PAUSED.value})
+
+    def resume_job(self, job_id: str) -> Job:
+        return self._transition(job_id, "resume", done=None)
+
+    def _transition(self, job_id: str, action: str, *, done: set[str] | None) -> Job:
+        """cancel / pause / resume. A retry after a lost response that finds the action
+        already done returns the job; a refusal because of the job's state is a
+        ConflictError naming that state."""
+        maybe_done = False
+
+        def allowed(status: str) -> bool:
+            if action == "resume":
+                return status == JobStatus.PAUSED.value
+            return not is_terminal(status) and not (action == "pause" and status == "paused")
+
+        def attempt() -> Job:
+            nonlocal maybe_done
+            try:
+                return self._once(
+                    lambda c: to_job(getattr(c.fine_tuning.jobs, action)(job_id), self.name)
+                )
+            except TransientError as exc:
+                maybe_done = maybe_done or may_have_committed(exc)
+                raise
+            except (ConflictError, InvalidRequestError) as exc:
+                current = self.get_job(job_id)
+                status = str(current.status)
+                if maybe_done and (status in done if done else status != "paused"):
+                    return current
+                if allowed(status):
+                    raise
+                raise ConflictError(
+                    f"cannot {action} job {job_id}: it is {status}",
+                    hint=exc.message,
+                    provider=self.name,
+                ) from exc
+
+        return retry_transient(attempt, attempts=self.attempts, on_retry=self._log)
+
+    # -- data ----------------------------------------------------------------------------
+    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+        """OpenAI's rules (see ``anytune_openai.rules``); works offline, without a key."""
+        return rules.dataset_rules(self.name, model, method, priced=self.priced)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sdk is not None:
+                self._sdk.close()
+                self._sdk = None
