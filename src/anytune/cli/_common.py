@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 3
 EXIT_TIMEOUT = 124
+MAX_PROBLEMS_SHOWN = 20
 
 _SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|SECRET|PASSWORD)$")
 _SECRET_PATTERNS = [
@@ -118,8 +120,20 @@ def invoke_with_errors(ctx: click.Context, invoke: Callable[[], Any]) -> Any:
     except AnytuneError as exc:
         if debug:
             echo_err(traceback.format_exc())
-        echo_err(f"Error: {exc}")
+        echo_err(f"Error: {exc.message}")
+        problems = getattr(exc, "problems", None) or []
+        for problem in problems[:MAX_PROBLEMS_SHOWN]:
+            echo_err(f"  {problem}")
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            echo_err(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+        if exc.hint:
+            echo_err(exc.hint)
         raise click.exceptions.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        # The reader went away (`anytune events JOB | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise click.exceptions.Exit(EXIT_OK) from None
     except KeyboardInterrupt:
         echo_err("Interrupted.")
         raise click.exceptions.Exit(130) from None

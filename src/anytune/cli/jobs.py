@@ -240,13 +240,13 @@ def _validate_before_upload(
     if not report.ok:
         from anytune.errors import DatasetError
 
-        shown = report.errors[:20]
-        more = len(report.errors) - len(shown)
-        lines = "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
+        shown = [str(p) for p in report.errors]
+        if report.error_count > len(shown):
+            shown.append(f"... and {report.error_count - len(shown)} more")
         raise DatasetError(
-            f"{training_file} is not usable for {client.provider_name}:\n{lines}",
-            problems=list(report.errors),
-            hint=f"fix the lines above (full report: anytune validate {training_file} "
+            f"{training_file}: {report.error_count} problem(s); nothing was uploaded",
+            problems=shown,
+            hint=f"fix them (full report: anytune validate {training_file} "
             f"--provider {client.provider_name} --model {spec['model']}), "
             "or pass --skip-validation",
         )

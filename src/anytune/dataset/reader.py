@@ -69,7 +69,9 @@ def load_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
         if line.error is not None:
             problems.append(f"{path}:{line.lineno}: {line.error}")
         elif not isinstance(line.record, dict):
-            problems.append(f"{path}:{line.lineno}: expected a JSON object, got {type(line.record).__name__}")
+            problems.append(
+                f"{path}:{line.lineno}: expected a JSON object, got {type(line.record).__name__}"
+            )
         else:
             records.append((line.lineno, line.record))
     if problems:
