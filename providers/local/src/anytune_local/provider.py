@@ -1,0 +1,411 @@
+"""The ``local`` provider: LoRA/QLoRA fine-tuning on this machine, run as real background jobs.
+
+Jobs behave like hosted ones: ``create_job`` returns at once (``validating_files``); a
+detached worker process validates the files, waits its turn (one job trains at a time),
+trains with transformers + peft + trl, and ends ``succeeded`` (``fine_tuned_model`` is the
+saved PEFT adapter directory), ``failed``, ``cancelled`` or ``paused``. State lives in one
+SQLite file under ``home`` (default ``$ANYTUNE_HOME/local``), shared by every process.
+
+>>> from anytune import Client                                     # doctest: +SKIP
+>>> client = Client("local")                                        # doctest: +SKIP
+>>> job = client.jobs.create(model="/models/tiny", training_file=client.files.create("t.jsonl").id)
+
+This module imports no ML library: status, events and listing stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from anytune import config
+from anytune.dataset.reader import iter_lines
+from anytune.errors import (
+    ConfigurationError,
+    ConflictError,
+    DatasetError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from anytune.provider import (
+    Capabilities,
+    DatasetRules,
+    OptionSpec,
+    ProgressCallback,
+    Provider,
+    RenderedExample,
+    validate_options,
+)
+from anytune.types import Checkpoint, Event, FileObject, Job, JobSpec
+from anytune_local import processes, scheduler
+from anytune_local.convert import to_job
+from anytune_local.files import file_object, store_file
+from anytune_local.models import LazyTokenCounter, check_model, has_tokenizer, resolve_model
+from anytune_local.options import OPTION_SPECS
+from anytune_local.store import ACTIVE_STATUSES, FileRecord, JobRecord, Store, event_number
+
+CANCEL_GRACE = 15.0
+"""Seconds ``cancel_job`` waits for the worker to stop the training before killing it."""
+
+
+class LocalProvider(Provider):
+    """Fine-tune on this machine. ``home``: where jobs, files and adapters are kept."""
+
+    name: ClassVar[str] = "local"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        pause_resume=True,
+        checkpoints=True,
+        methods=frozenset({"supervised", "dpo"}),
+        render=True,
+        generate=True,
+    )
+    option_specs: ClassVar[Mapping[str, OptionSpec]] = OPTION_SPECS
+    connection_options: ClassVar[tuple[str, ...]] = ("home",)
+    default_poll_interval: ClassVar[float] = 1.0
+
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home).expanduser().absolute() if home else config.home() / "local"
+        self.store = Store(self.home)
+
+    # -- files ---------------------------------------------------------------------------
+    def upload_file(
+        self, path: Path, *, purpose: str = "fine-tune", progress: ProgressCallback | None = None
+    ) -> FileObject:
+        """Copy ``path`` into the content-addressed store; the same bytes give the same id."""
+        source = Path(path)
+        if not source.is_file():
+            raise NotFoundError(f"{source}: no such file", provider=self.name)
+        return file_object(store_file(self.store, source, purpose=purpose, progress=progress))
+
+    def get_file(self, file_id: str) -> FileObject:
+        return file_object(self._file(file_id))
+
+    # -- jobs ----------------------------------------------------------------------------
+    def validate_spec(self, spec: JobSpec) -> JobSpec:
+        """Options, method, model path and that the files are uploaded and readable."""
+        spec = super().validate_spec(spec)
+        check_model(spec.model)
+        if spec.options.get("quantize") in ("4bit", "8bit"):
+            import importlib.util
+
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigurationError(
+                    f"quantize={spec.options['quantize']} needs bitsandbytes, which is not installed",
+                    hint="install it with: pip install 'anytune-local[qlora]'",
+                    provider=self.name,
+                )
+        self._check_batch_split(spec)
+        for file_id in (spec.training_file, spec.validation_file):
+            if file_id:
+                self._check_readable(self._file(file_id))
+        return spec
+
+    def _check_batch_split(self, spec: JobSpec) -> None:
+        """An explicit batch_size must split evenly over processes and accumulation steps."""
+        batch = spec.hyperparameters.batch_size
+        processes_ = int(spec.options.get("nproc_per_node") or 1)
+        accumulation = int(spec.options.get("gradient_accumulation_steps") or 1)
+        unit = max(1, processes_) * max(1, accumulation)
+        if isinstance(batch, int) and batch % unit:
+            raise ConfigurationError(
+                f"batch_size={batch} does not split evenly over nproc_per_node={processes_} x "
+                f"gradient_accumulation_steps={accumulation}",
+                hint=f"use a batch_size that is a multiple of {unit}, or batch_size=auto",
+                provider=self.name,
+            )
+
+    def create_job(self, spec: JobSpec) -> Job:
+        """Record the job and start its worker; returns at once in ``validating_files``."""
+        spec = self.validate_spec(spec)
+        stored = spec.to_dict()
+        stored["base_model"] = resolve_model(spec.model)
+        job_id = f"ftjob-{secrets.token_hex(12)}"
+        self.store.insert_job(
+            job_id, model=spec.model, spec=json.dumps(stored), status="validating_files"
+        )
+        self.store.add_event(job_id, f"Created fine-tuning job {job_id} on {spec.model}.")
+        if spec.integrations:
+            kinds = ", ".join(str(i.get("type", "?")) for i in spec.integrations)
+            self.store.add_event(
+                job_id,
+                f"Integrations are not supported by the local provider and are ignored: {kinds}.",
+                level="warn",
+            )
+        self._start_worker(job_id, attempt=0, resume=False)
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> Job:
+        return to_job(scheduler.reconcile(self.store, self._record(job_id)))
+
+    def list_jobs(self, *, limit: int = 20) -> list[Job]:
+        return [
+            to_job(scheduler.reconcile(self.store, r)) for r in self.store.list_jobs(limit=limit)
+        ]
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
+        self._record(job_id)
+        number = 0
+        if after is not None:
+            try:
+                number = event_number(after)
+            except ValueError:
+                raise InvalidRequestError(
+                    f"{after!r} is not an event id of the local provider (they look like ftevent-12)",
+                    provider=self.name,
+                ) from None
+        return self.store.list_events(job_id, after=number)
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        self._record(job_id)
+        return self.store.list_checkpoints(job_id)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Stop the job now (no checkpoint is saved); returns it ``cancelled``."""
+        record = scheduler.reconcile(self.store, self._record(job_id))
+        if record.status == "cancelled":
+            return to_job(record)
+        if record.status in ("succeeded", "failed"):
+            raise ConflictError(
+                f"job {job_id} already {record.status}; only running, queued or paused jobs can be cancelled",
+                provider=self.name,
+            )
+        self.store.update_job(job_id, requested_action="cancel")
+        waiting = ("validating_files", "queued", "paused")
+        if self.store.transition(
+            job_id, waiting, "cancelled", finished_at=time.time(), event="Job cancelled."
+        ):
+            self._signal_worker(record, signal.SIGTERM)
+            return self.get_job(job_id)
+        record = self._record(job_id)
+        if record.status == "running":
+            self._signal_worker(record, signal.SIGTERM)
+            stopped = processes.wait_for(
+                lambda: self._record(job_id).status not in ACTIVE_STATUSES, CANCEL_GRACE
+            )
+            if not stopped:
+                self._kill_worker(self._record(job_id))
+        return self.get_job(job_id)
+
+    def pause_job(self, job_id: str) -> Job:
+        """Ask the job to save a checkpoint and stop; it becomes ``paused`` after the current step."""
+        record = scheduler.reconcile(self.store, self._record(job_id))
+        if record.status == "paused":
+            return to_job(record)
+        if record.status not in ACTIVE_STATUSES:
+            raise ConflictError(
+                f"job {job_id} is {record.status}; only queued or running jobs can be paused",
+                provider=self.name,
+            )
+        self.store.update_job(job_id, requested_action="pause")
+        if not self.store.transition(
+            job_id,
+            ("validating_files", "queued"),
+            "paused",
+            requested_action=None,
+            event=f"Job paused before training started; `anytune resume {job_id}` continues.",
+        ):
+            self.store.add_event(
+                job_id, "Pause requested: the job saves a checkpoint and pauses after this step."
+            )
+        return self.get_job(job_id)
+
+    def resume_job(self, job_id: str) -> Job:
+        """Continue a paused job, or one whose worker died, from its last checkpoint."""
+        record = scheduler.reconcile(self.store, self._record(job_id))
+        died = record.status == "failed" and record.error_code == "worker_died"
+        if record.status != "paused" and not died:
+            reason = f" ({record.error_code})" if record.error_code else ""
+            raise ConflictError(
+                f"job {job_id} is {record.status}{reason}; only paused jobs and jobs whose worker "
+                "died can be resumed",
+                provider=self.name,
+            )
+        checkpoint = scheduler.last_checkpoint(self.store, job_id)
+        trained_before = record.started_at is not None
+        where = (
+            f"from the checkpoint at step {checkpoint[0]}"
+            if checkpoint
+            else "from the start (no checkpoint was saved)"
+        )
+        if not self.store.transition(
+            job_id,
+            ("paused", "failed"),
+            "queued" if trained_before else "validating_files",
+            if_attempt=record.attempt,
+            requested_action=None,
+            error_code=None,
+            error_message=None,
+            finished_at=None,
+            worker_pid=None,
+            worker_started=None,
+            training_pid=None,
+            heartbeat=time.time(),
+            attempt=record.attempt + 1,
+            resume_from=str(checkpoint[1]) if checkpoint else None,
+            event=f"Job resumed {where}.",
+        ):
+            raise ConflictError(
+                f"job {job_id} changed state meanwhile; try again", provider=self.name
+            )
+        self._start_worker(job_id, attempt=record.attempt + 1, resume=trained_before)
+        return self.get_job(job_id)
+
+    # -- data ----------------------------------------------------------------------------
+    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+        max_length = OPTION_SPECS["max_length"].default if "max_length" in OPTION_SPECS else None
+        counter = LazyTokenCounter(model) if model and has_tokenizer(model) else None
+        return DatasetRules(
+            min_examples=1,
+            max_tokens_per_example=max_length,
+            token_counter=counter,
+            price=None,
+            methods=self.capabilities.methods,
+            auto_epochs=_auto_epochs,
+            notes=(
+                "local: trains on this machine (no price); examples longer than max_length "
+                f"({max_length}) are truncated (option max_length).",
+            ),
+        )
+
+    def render_example(
+        self, example: Mapping[str, Any], *, model: str, line: int, options: Mapping[str, Any]
+    ) -> RenderedExample:
+        from anytune_local import recipe
+
+        coerced = validate_options(self.name, self.option_specs, options)
+        check_model(model)
+        with _recipe_errors(self.name):
+            rendered: RenderedExample = recipe.render_example(
+                dict(example), model=resolve_model(model), options=coerced, line=line
+            )
+        return rendered
+
+    def generate(
+        self,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        max_new_tokens: int = 128,
+        options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Reply with a fine-tuned adapter (its path, or the job id) or a plain model."""
+        from anytune_local import recipe
+
+        if model.startswith("ftjob-"):
+            job = self.get_job(model)
+            if not job.fine_tuned_model:
+                raise ConflictError(f"job {model} has no fine-tuned model (it is {job.status})")
+            model = job.fine_tuned_model
+        check_model(model)
+        with _recipe_errors(self.name):
+            reply: str = recipe.generate(
+                resolve_model(model), [dict(m) for m in messages], max_new_tokens=max_new_tokens
+            )
+        return reply
+
+    # -- helpers -------------------------------------------------------------------------
+    def _record(self, job_id: str) -> JobRecord:
+        record = self.store.get_job(job_id)
+        if record is None:
+            raise NotFoundError(
+                f"no local job {job_id} in {self.home}",
+                hint="list jobs with `anytune list --provider local`",
+                provider=self.name,
+            )
+        return record
+
+    def _file(self, file_id: str) -> FileRecord:
+        record = self.store.get_file(file_id)
+        if record is None:
+            raise NotFoundError(
+                f"no uploaded file {file_id} in {self.home}",
+                hint="upload it with `anytune upload FILE --provider local`",
+                provider=self.name,
+            )
+        return record
+
+    def _check_readable(self, record: FileRecord) -> None:
+        problems = [
+            f"{record.filename}:{line.lineno}: {line.error}"
+            for line in iter_lines(record.path)
+            if line.error is not None
+        ]
+        if problems:
+            raise DatasetError(
+                f"{record.filename} ({record.id}): {len(problems)} unreadable line(s)",
+                problems=problems,
+                hint=f"fix them, then upload again; `anytune validate {record.filename}` lists every problem",
+                provider=self.name,
+            )
+
+    def _start_worker(self, job_id: str, *, attempt: int, resume: bool) -> None:
+        try:
+            scheduler.start_worker(self.store, job_id, attempt=attempt, resume=resume)
+        except OSError as exc:
+            message = f"could not start the worker process: {exc}"
+            self.store.transition(
+                job_id,
+                ACTIVE_STATUSES,
+                "failed",
+                error_code="worker_died",
+                error_message=message,
+                finished_at=time.time(),
+                event=f"Job failed: {message}",
+                level="error",
+            )
+            raise ConfigurationError(message, provider=self.name) from exc
+
+    def _signal_worker(self, record: JobRecord, signum: int) -> None:
+        if record.worker_host not in (None, processes.hostname()):
+            return  # a worker on another machine sharing this home stops via the store
+        if record.worker_pid is not None and processes.is_alive(
+            record.worker_pid, record.worker_started
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.worker_pid, signum)
+
+    def _kill_worker(self, record: JobRecord) -> None:
+        """The worker did not stop in time: kill its whole tree and record the cancel."""
+        if record.worker_pid is not None and processes.is_alive(
+            record.worker_pid, record.worker_started
+        ):
+            processes.kill_tree(record.worker_pid)
+        if record.training_pid is not None:
+            scheduler.stop_orphan(record.training_pid, record.id)
+        self.store.transition(
+            record.id,
+            ACTIVE_STATUSES,
+            "cancelled",
+            finished_at=time.time(),
+            event="Job cancelled (worker killed).",
+        )
+
+
+def _auto_epochs(n_examples: int) -> int:
+    from anytune_local.options import auto_epochs
+
+    return auto_epochs(n_examples)
+
+
+@contextlib.contextmanager
+def _recipe_errors(provider: str) -> Iterator[None]:
+    """Translate the recipe's ``TrainingFailure`` into the anytune error tree."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ != "TrainingFailure":
+            raise
+        code = str(getattr(exc, "code", ""))
+        message = str(getattr(exc, "message", "") or exc)
+        if code == "invalid_model":
+            raise ConfigurationError(message, provider=provider) from exc
+        raise InvalidRequestError(
+            f"{code}: {message}" if code else message, provider=provider
+        ) from exc

@@ -1,0 +1,196 @@
+"""Training itself: the local provider's LoRA / QLoRA / DPO recipe.
+
+The worker calls ``train(request, reporter)`` in every training process; the CLI calls
+``render_example``, ``generate`` and ``count_tokens_counter``. Nothing here imports torch until
+one of those functions runs.
+
+Interface changes are announced here (the jobs side reads this docstring):
+
+- ``resolve_auto`` takes optional keywords ``processes``, ``gradient_accumulation_steps`` and
+  ``method`` (defaults keep the agreed two-argument call working).
+- ``TrainingFailure`` codes also include ``invalid_options`` (e.g. a batch_size that
+  processes × gradient_accumulation_steps does not divide, bf16=true without a GPU).
+- ``recipe.generate.generate_batch`` answers several conversations at once (examples use it).
+
+Modules, in the order a training run uses them:
+
+========================  ==============================================================
+``data``                  read chat / DPO JSONL, check it, report ``file:line`` problems
+``tokenize``              render with the model's chat template → input_ids + labels
+``batching``              length-sorted micro-batches (no padding waste) and their stats
+``setup``                 tokenizer, model, quantization, LoRA, precision
+``trainer``               the Trainer subclass (micro-batches) and the reporter callback
+``runtime``               processes (torchrun), Trainer arguments, OOM errors, saving
+``sft``                   the supervised recipe: setup → data → train → save
+``dpo``                   the preference (DPO) recipe
+``generate``              run a base model or a saved adapter
+``tiny``                  a random tiny chat model for tests and demos
+========================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from anytune.provider import RenderedExample, TokenCounter
+    from anytune.types import Metrics
+
+
+@dataclass
+class TrainRequest:
+    """Everything one training run needs; the worker receives it as JSON."""
+
+    job_id: str
+    base_model: str
+    """A local directory or a hub id."""
+    method: str
+    """``"supervised"`` or ``"dpo"``."""
+    train_path: Path
+    valid_path: Path | None
+    output_dir: Path
+    """Where the final adapter goes (becomes ``Job.fine_tuned_model``)."""
+    checkpoint_dir: Path
+    """Where Trainer checkpoints (``checkpoint-<step>``) go."""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    """n_epochs, batch_size, learning_rate_multiplier, beta: numbers or ``"auto"``."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Validated ``OPTION_SPECS`` values (defaults are filled in by the recipe)."""
+    seed: int | None = None
+    resume_from_checkpoint: Path | None = None
+
+    def to_json(self) -> str:
+        data = {
+            "job_id": self.job_id,
+            "base_model": self.base_model,
+            "method": self.method,
+            "train_path": str(self.train_path),
+            "valid_path": str(self.valid_path) if self.valid_path else None,
+            "output_dir": str(self.output_dir),
+            "checkpoint_dir": str(self.checkpoint_dir),
+            "hyperparameters": dict(self.hyperparameters),
+            "options": dict(self.options),
+            "seed": self.seed,
+            "resume_from_checkpoint": (
+                str(self.resume_from_checkpoint) if self.resume_from_checkpoint else None
+            ),
+        }
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainRequest:
+        data = json.loads(text)
+        return cls(
+            job_id=data["job_id"],
+            base_model=data["base_model"],
+            method=data.get("method", "supervised"),
+            train_path=Path(data["train_path"]),
+            valid_path=Path(data["valid_path"]) if data.get("valid_path") else None,
+            output_dir=Path(data["output_dir"]),
+            checkpoint_dir=Path(data["checkpoint_dir"]),
+            hyperparameters=dict(data.get("hyperparameters") or {}),
+            options=dict(data.get("options") or {}),
+            seed=data.get("seed"),
+            resume_from_checkpoint=(
+                Path(data["resume_from_checkpoint"]) if data.get("resume_from_checkpoint") else None
+            ),
+        )
+
+
+class Reporter(Protocol):
+    """Where a run reports to. Called only from the main process (rank 0), except
+    ``should_stop`` which every process may call."""
+
+    def event(
+        self, message: str, *, level: str = "info", metrics: Metrics | None = None
+    ) -> None: ...
+
+    def checkpoint(self, step: int, path: Path, metrics: dict[str, float]) -> None: ...
+
+    def hyperparameters(self, resolved: dict[str, Any]) -> None:
+        """The numbers ``"auto"`` resolved to."""
+
+    def should_stop(self) -> str | None:
+        """None, ``"pause"`` (save a checkpoint, then stop) or ``"cancel"`` (stop now)."""
+
+
+@dataclass
+class TrainResult:
+    stopped: str | None
+    """None if training finished, ``"pause"`` / ``"cancel"`` if it stopped early."""
+    trained_tokens: int
+    """Tokens (prompt and answer, padding excluded) the model computed on while training."""
+    final_train_loss: float | None
+    output_dir: Path | None
+    """The saved adapter; None when stopped early."""
+    last_checkpoint: Path | None
+
+
+class TrainingFailure(Exception):
+    """A failure with a known cause. ``code`` is one of: invalid_model,
+    invalid_training_file, invalid_options, out_of_memory, quantization_unavailable."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def train(request: TrainRequest, reporter: Reporter) -> TrainResult:
+    """Run one training job to the end (or until the reporter asks it to stop).
+
+    Safe under torchrun: every process calls it; only rank 0 reports and saves.
+    """
+    if request.method == "dpo":
+        from anytune_local.recipe.dpo import train_dpo
+
+        return train_dpo(request, reporter)
+    if request.method != "supervised":
+        raise TrainingFailure("invalid_options", f"unknown method {request.method!r}")
+    from anytune_local.recipe.sft import train_sft
+
+    return train_sft(request, reporter)
+
+
+def render_example(
+    example: Mapping[str, Any], *, model: str, options: Mapping[str, Any], line: int
+) -> RenderedExample:
+    """Render one chat example with ``model``'s chat template, marking the trained text."""
+    from anytune_local.recipe.tokenize import render_example as _render
+
+    return _render(example, model=model, options=options, line=line)
+
+
+def generate(
+    model_path: str,
+    messages: list[dict[str, Any]],
+    *,
+    max_new_tokens: int = 128,
+) -> str:
+    """Greedy reply of a base model or a saved adapter directory to ``messages``."""
+    from anytune_local.recipe.generate import generate as _generate
+
+    return _generate(model_path, messages, max_new_tokens=max_new_tokens)
+
+
+def count_tokens_counter(model: str) -> TokenCounter:
+    """An exact token counter: ``model``'s tokenizer applied to its chat template."""
+    from anytune_local.recipe.tokenize import ChatTemplateTokenCounter
+
+    return ChatTemplateTokenCounter(model)
+
+
+__all__ = [
+    "Reporter",
+    "TrainRequest",
+    "TrainResult",
+    "TrainingFailure",
+    "count_tokens_counter",
+    "generate",
+    "render_example",
+    "train",
+]

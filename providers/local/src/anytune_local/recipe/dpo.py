@@ -1,0 +1,192 @@
+"""The preference recipe: DPO with a LoRA adapter, on OpenAI's preference format.
+
+Each line ``{"input": {"messages": [...], "tools": [...]}, "preferred_output": [assistant],
+"non_preferred_output": [assistant]}`` becomes TRL's conversational ``prompt`` / ``chosen`` /
+``rejected``; TRL renders them with the model's chat template. The reference model is the
+base model itself (the adapter switched off), so no second copy is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+from anytune.types import Hyperparameters
+from anytune_local.options import resolve_auto, with_defaults
+from anytune_local.recipe import Reporter, TrainRequest, TrainResult
+from anytune_local.recipe.data import PreferenceExample, read_preference_file
+from anytune_local.recipe.runtime import (
+    World,
+    describe_resolved,
+    last_checkpoint,
+    out_of_memory_guard,
+    save_outputs,
+    total_steps,
+    training_arguments,
+)
+from anytune_local.recipe.setup import (
+    add_lora,
+    choose_precision,
+    describe_setup,
+    load_base_model,
+    load_tokenizer,
+    prepare_libraries,
+)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message with a fixed shape (Arrow needs one), arguments kept as JSON strings."""
+    out: dict[str, Any] = {"role": message["role"], "content": _text(message.get("content"))}
+    if message.get("tool_calls"):
+        out["tool_calls"] = [
+            {
+                "id": str(call.get("id", "")),
+                "type": "function",
+                "function": {
+                    "name": str(call["function"]["name"]),
+                    "arguments": (
+                        call["function"]["arguments"]
+                        if isinstance(call["function"].get("arguments"), str)
+                        else json.dumps(call["function"].get("arguments"))
+                    ),
+                },
+            }
+            for call in message["tool_calls"]
+        ]
+    if message.get("tool_call_id"):
+        out["tool_call_id"] = str(message["tool_call_id"])
+    return out
+
+
+def to_trl_rows(examples: list[PreferenceExample]) -> list[dict[str, Any]]:
+    """OpenAI preference examples as TRL conversational preference rows."""
+    rows = []
+    for example in examples:
+        row: dict[str, Any] = {
+            "prompt": [_message(m) for m in example.messages],
+            "chosen": [_message(example.chosen)],
+            "rejected": [_message(example.rejected)],
+        }
+        if example.tools:
+            row["tools"] = json.dumps(example.tools)
+        rows.append(row)
+    return rows
+
+
+def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
+    """Preference-tune ``request.base_model`` with DPO (``beta`` from the hyperparameters)."""
+    options = with_defaults(request.options)
+    prepare_libraries(quantize=options["quantize"] != "none")
+    from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
+    from transformers import PrinterCallback, set_seed
+    from trl.trainer.dpo_config import DPOConfig
+    from trl.trainer.dpo_trainer import DPOTrainer
+
+    from anytune_local.recipe.trainer import ReporterCallback
+
+    disable_progress_bar()
+    world = World.from_env()
+    seed = options["seed"] if options["seed"] is not None else (request.seed or 0)
+
+    # -- data ---------------------------------------------------------------------------
+    train_examples = read_preference_file(request.train_path)
+    valid_examples = read_preference_file(request.valid_path) if request.valid_path else None
+    if world.is_main:
+        reporter.event(f"Training file: {len(train_examples)} preference pairs")
+    resolved = resolve_auto(
+        len(train_examples),
+        Hyperparameters.from_dict(request.hyperparameters),
+        processes=world.size,
+        gradient_accumulation_steps=int(options["gradient_accumulation_steps"]),
+        method="dpo",
+    )
+    if world.is_main:
+        reporter.hyperparameters(resolved)
+
+    # -- setup --------------------------------------------------------------------------
+    tokenizer = load_tokenizer(request.base_model, trust_remote_code=options["trust_remote_code"])
+    precision = choose_precision(str(options["bf16"]))
+    set_seed(seed)
+    base = load_base_model(request.base_model, options, precision, local_rank=world.local_rank)
+    model = add_lora(base, options)
+
+    # -- train --------------------------------------------------------------------------
+    args = training_arguments(
+        request,
+        options,
+        resolved,
+        precision,
+        world,
+        seed=seed,
+        has_validation=valid_examples is not None,
+        examples=len(train_examples),
+        config_class=DPOConfig,
+        beta=float(resolved["beta"]),
+        max_length=int(options["max_length"]),
+    )
+    callback = ReporterCallback(
+        reporter,
+        None,
+        is_main=world.is_main,
+        world_size=world.size,
+        evaluate_at_end=valid_examples is not None,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=cast(DPOConfig, args),
+        train_dataset=Dataset.from_list(to_trl_rows(train_examples)),
+        eval_dataset=Dataset.from_list(to_trl_rows(valid_examples)) if valid_examples else None,
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)
+    if world.is_main:
+        steps = total_steps(len(train_examples), resolved, options)
+        reporter.event(
+            f"Training started (DPO): {describe_resolved(resolved, steps)}; "
+            f"{describe_setup(model, precision, options)}, {world.size} process(es)"
+        )
+    resume = str(request.resume_from_checkpoint) if request.resume_from_checkpoint else None
+    with out_of_memory_guard():
+        trainer.train(resume_from_checkpoint=resume)
+
+    # -- save ---------------------------------------------------------------------------
+    pair_tokens = 0
+    rows: Any = trainer.train_dataset
+    for row in rows:  # both sequences repeat the prompt
+        pair_tokens += (
+            2 * len(row["prompt_ids"]) + len(row["chosen_ids"]) + len(row["rejected_ids"])
+        )
+    trained_tokens = int(pair_tokens * trainer.state.epoch) if trainer.state.epoch else 0
+    checkpoint = last_checkpoint(Path(request.checkpoint_dir))
+    if callback.stopped is not None:
+        if world.is_main:
+            reporter.event(
+                f"Training stopped ({callback.stopped}) at step {trainer.state.global_step}"
+            )
+        return TrainResult(
+            callback.stopped, trained_tokens, callback.last_train_loss, None, checkpoint
+        )
+    save_outputs(
+        trainer,
+        request,
+        options,
+        resolved,
+        world,
+        seed=seed,
+        extra={"trained_tokens": trained_tokens},
+    )
+    if world.is_main:
+        reporter.event(f"Training finished: {trainer.state.global_step} steps")
+        reporter.event(f"Model saved to {request.output_dir}")
+    return TrainResult(
+        None, trained_tokens, callback.last_train_loss, request.output_dir, checkpoint
+    )

@@ -1,0 +1,116 @@
+"""Run a model: a base model or a saved adapter directory, greedy decoding."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from anytune_local.recipe.runtime import SPEC_FILE
+from anytune_local.recipe.setup import (
+    is_adapter_dir,
+    load_tokenizer,
+    prepare_libraries,
+    resolve_model_id,
+)
+from anytune_local.recipe.tokenize import clean_messages
+
+
+def _trained_quantized(model_path: str) -> bool:
+    spec = Path(model_path) / SPEC_FILE
+    if not spec.is_file():
+        return False
+    options = json.loads(spec.read_text()).get("options") or {}
+    return str(options.get("quantize", "none")) != "none"
+
+
+@functools.lru_cache(maxsize=2)
+def load_for_inference(model_path: str) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for a model directory, adapter directory or hub id (cached).
+
+    An adapter trained on a quantized base is loaded on a full-precision base here (fp32 on
+    CPU, where bitsandbytes' 4-bit kernels are slow); on a GPU the base is quantized again.
+    """
+    import torch
+
+    from anytune_local.recipe.setup import _cannot_load, quantization_config
+
+    model_path = resolve_model_id(model_path)
+    cuda = torch.cuda.is_available()
+    quantized = cuda and _trained_quantized(model_path)
+    prepare_libraries(quantize=quantized)
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if quantized:
+        kwargs["quantization_config"] = quantization_config("4bit")
+    elif cuda:
+        kwargs["device_map"] = {"": 0}
+    tokenizer = load_tokenizer(model_path)
+    try:
+        if is_adapter_dir(model_path):
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(model_path, **kwargs)
+        else:
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    except Exception as exc:
+        raise _cannot_load(model_path, exc) from exc
+    model.eval()
+    return model, tokenizer
+
+
+@contextlib.contextmanager
+def _bf16_autocast_if_needed(model: Any) -> Iterator[None]:
+    # A model holding bf16 weights on CPU (e.g. a QLoRA adapter) needs autocast to generate.
+    import torch
+
+    device = next(model.parameters()).device
+    dtypes = {p.dtype for p in model.parameters()}
+    if device.type == "cpu" and torch.bfloat16 in dtypes and len(dtypes) > 1:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def generate_batch(
+    model_path: str,
+    conversations: Sequence[Sequence[dict[str, Any]]],
+    *,
+    max_new_tokens: int = 128,
+    tools: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Greedy replies to several conversations at once (left-padded batch)."""
+    import torch
+
+    model, tokenizer = load_for_inference(model_path)
+    texts = [
+        tokenizer.apply_chat_template(
+            clean_messages(messages), tools=tools, tokenize=False, add_generation_prompt=True
+        )
+        for messages in conversations
+    ]
+    tokenizer.padding_side = "left"
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    with torch.no_grad(), _bf16_autocast_if_needed(model):
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def generate(model_path: str, messages: list[dict[str, Any]], *, max_new_tokens: int = 128) -> str:
+    """The greedy reply of ``model_path`` (model, adapter dir or hub id) to ``messages``."""
+    return generate_batch(model_path, [messages], max_new_tokens=max_new_tokens)[0]

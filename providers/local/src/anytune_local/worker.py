@@ -1,0 +1,376 @@
+"""The worker: the detached process that takes one job to a final status.
+
+::
+
+    python -m anytune_local.worker supervise --home H --job J --attempt N [--resume]
+        validating_files -> queued -> (waits for the training slot) -> running ->
+        succeeded / failed / cancelled / paused. Starts the training process below (or
+        torchrun with N of them), watches it, and records how it ended.
+    python -m anytune_local.worker train --home H --job J --request R --result OUT
+        one training process (one per rank under torchrun): runs the recipe.
+
+The supervisor imports no ML library; only the training process does. Every way out of the
+supervisor leaves the job in a final status (or paused): exceptions become ``failed`` with
+a code and message, and a ``finally`` catches anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from anytune_local import processes, scheduler
+from anytune_local.store import ACTIVE_STATUSES, JobRecord, Store
+from anytune_local.validation import validate_job_files
+
+TERMINATE_GRACE = 10.0
+"""Seconds the training process gets to exit after SIGTERM before SIGKILL."""
+
+
+class _Terminated(Exception):
+    """The supervisor got SIGTERM/SIGINT/SIGHUP while not training."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
+class Supervisor:
+    """Runs one job in this process; see the module docstring."""
+
+    def __init__(self, store: Store, job_id: str, attempt: int) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.attempt = attempt
+        """The job's attempt this worker runs; it changes nothing of another attempt."""
+        self.job_dir = store.job_dir(job_id)
+        self.training = False
+        self.terminated_by: str | None = None
+
+    # -- entry ----------------------------------------------------------------------------
+    def run(self, *, resume: bool) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        if not self.store.claim_worker(
+            self.job_id,
+            self.attempt,
+            pid=os.getpid(),
+            started=processes.start_time(os.getpid()),
+            host=processes.hostname(),
+        ):
+            print(f"anytune worker: job {self.job_id} moved past attempt {self.attempt}; exiting")
+            return 0
+        mode = "resume" if resume else "start"
+        print(
+            f"{scheduler.WORKER_LOG_HEADER} pid {os.getpid()}, job {self.job_id}, "
+            f"attempt {self.attempt} ({mode})"
+        )
+        slot: scheduler.Slot | None = None
+        try:
+            if not resume and not self._validate():
+                return 0
+            ahead = scheduler.jobs_before(self.store, self.job_id)
+            behind = f" behind {ahead} other job(s)" if ahead else ""
+            slots = scheduler.max_jobs()
+            limit = "one job trains" if slots == 1 else f"{slots} jobs train"
+            self._event(f"Job queued{behind}; {limit} at a time on this machine.")
+            slot = scheduler.wait_for_slot(self.store, self.job_id, attempt=self.attempt)
+            if slot is None or not self._transition(("queued",), "running", started_at=time.time()):
+                return 0
+            self._train()
+            return 0
+        except _Terminated as exc:
+            self._stopped_by_signal(exc.signame)
+            return 1
+        except Exception as exc:
+            traceback.print_exc()
+            self._fail("internal_error", f"the worker crashed: {type(exc).__name__}: {exc}")
+            return 1
+        finally:
+            self._ensure_final()
+            if slot is not None:
+                slot.release()
+            final = self.store.get_job(self.job_id)
+            print(f"anytune worker {os.getpid()}: exits, job is {final.status if final else '?'}")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.training:
+            self.terminated_by = signal.Signals(signum).name
+            return
+        raise _Terminated(signum)
+
+    # -- phases ---------------------------------------------------------------------------
+    def _validate(self) -> bool:
+        record = self._record()
+        problem = validate_job_files(self.store, record, self._event)
+        if problem is not None:
+            code, message = problem
+            self._fail(code, message, from_statuses=("validating_files",))
+            return False
+        return self._transition(("validating_files",), "queued")
+
+    def _train(self) -> None:
+        record = self._record()
+        request_path = self.job_dir / "request.json"
+        result_path = self.job_dir / "result.json"
+        for stale in self.job_dir.glob("result*.json"):
+            stale.unlink()
+        request = build_request(self.store, record)
+        request_path.write_text(request.to_json(), encoding="utf-8")
+        nproc = int(request.options.get("nproc_per_node") or 1)
+        resumed = (
+            f", resuming from {request.resume_from_checkpoint}"
+            if request.resume_from_checkpoint
+            else ""
+        )
+        launcher = f" with torchrun ({nproc} processes)" if nproc > 1 else ""
+        self._event(f"Job started (attempt {record.attempt + 1}){launcher}{resumed}.")
+        argv = training_argv(self.store, self.job_id, request_path, result_path, nproc)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        if nproc > 1:
+            env.setdefault("OMP_NUM_THREADS", "1")
+        self.training = True
+        sys.stdout.flush()
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=processes.die_with_parent
+        )
+        self.store.update_job(self.job_id, training_pid=child.pid)
+        try:
+            self._finish(self._watch(child), result_path)
+        finally:
+            self.training = False
+
+    def _watch(self, child: subprocess.Popen[bytes]) -> int:
+        last_heartbeat = time.monotonic()
+        stopping = False
+        while True:
+            returncode = child.poll()
+            if returncode is not None:
+                return returncode
+            if self.terminated_by and not stopping:
+                stopping = True
+                processes.terminate_tree(child.pid, grace=TERMINATE_GRACE)
+            if time.monotonic() - last_heartbeat > scheduler.HEARTBEAT_INTERVAL:
+                self.store.update_job(self.job_id, heartbeat=time.time())
+                last_heartbeat = time.monotonic()
+            time.sleep(0.2)
+
+    def _finish(self, returncode: int, result_path: Path) -> None:
+        outcome = read_outcome(result_path)
+        now = time.time()
+        if self.store.requested_action(self.job_id) == "cancel" or (
+            outcome is not None and outcome.get("stopped") == "cancel"
+        ):
+            self._transition(("running",), "cancelled", finished_at=now, event="Job cancelled.")
+        elif outcome is not None and outcome.get("ok") and outcome.get("stopped") == "pause":
+            checkpoint = outcome.get("last_checkpoint") or "no checkpoint"
+            self._transition(
+                ("running",),
+                "paused",
+                requested_action=None,
+                event=f"Job paused ({checkpoint}); continue with `anytune resume {self.job_id}`.",
+            )
+        elif outcome is not None and outcome.get("ok"):
+            model = outcome.get("output_dir")
+            if model:
+                write_job_record(self._record(), Path(model), outcome)
+            self._transition(
+                ("running",),
+                "succeeded",
+                finished_at=now,
+                fine_tuned_model=model,
+                trained_tokens=outcome.get("trained_tokens"),
+                estimated_finish=None,
+                requested_action=None,
+                event=f"Job succeeded. Fine-tuned model (PEFT adapter): {model}",
+            )
+        elif self.terminated_by:
+            self._stopped_by_signal(self.terminated_by)
+        elif outcome is None:
+            self._fail_without_outcome(returncode)
+        else:
+            self._fail(str(outcome.get("code") or "training_error"), str(outcome.get("message")))
+
+    def _fail_without_outcome(self, returncode: int) -> None:
+        what = f"the training process {processes.describe_exit(returncode)}"
+        if returncode == -signal.SIGKILL:
+            what += (
+                " (if nobody killed it, the system probably ran out of memory: try a smaller "
+                "batch_size or max_length, or quantize=4bit)"
+            )
+        detail = scheduler.last_log_error(self.job_dir / "worker.log")
+        if detail:
+            what += f"; last error in the log: {detail}"
+        code = "worker_died" if returncode < 0 else "training_error"
+        self._fail(code, f"{what}; {scheduler.resume_hint(self.store, self.job_id)}")
+
+    def _stopped_by_signal(self, signame: str) -> None:
+        if self.store.requested_action(self.job_id) == "cancel":
+            self._transition(
+                ACTIVE_STATUSES, "cancelled", finished_at=time.time(), event="Job cancelled."
+            )
+            return
+        hint = scheduler.resume_hint(self.store, self.job_id)
+        self._fail("worker_died", f"the worker was stopped by {signame}; {hint}")
+
+    # -- helpers --------------------------------------------------------------------------
+    def _record(self) -> JobRecord:
+        record = self.store.get_job(self.job_id)
+        if record is None:
+            raise RuntimeError(f"job {self.job_id} is not in the store {self.store.db_path}")
+        return record
+
+    def _transition(self, from_statuses: tuple[str, ...], to_status: str, **fields: Any) -> bool:
+        return self.store.transition(
+            self.job_id, from_statuses, to_status, if_attempt=self.attempt, **fields
+        )
+
+    def _event(self, message: str, level: str = "info") -> None:
+        self.store.add_event(self.job_id, message, level=level)
+
+    def _fail(
+        self, code: str, message: str, *, from_statuses: tuple[str, ...] = ACTIVE_STATUSES
+    ) -> None:
+        self._transition(
+            from_statuses,
+            "failed",
+            finished_at=time.time(),
+            error_code=code,
+            error_message=message,
+            estimated_finish=None,
+            event=f"Job failed: {message}",
+            level="error",
+        )
+        print(f"anytune worker: job {self.job_id} failed: {code}: {message}", flush=True)
+
+    def _ensure_final(self) -> None:
+        """Never leave a job active once its worker exits."""
+        record = self.store.get_job(self.job_id)
+        if (
+            record is not None
+            and record.status in ACTIVE_STATUSES
+            and record.attempt == self.attempt
+            and record.worker_pid == os.getpid()
+        ):
+            self._fail("internal_error", "the worker exited before the job finished")
+
+
+def build_request(store: Store, record: JobRecord) -> Any:
+    """The recipe's ``TrainRequest`` for a job."""
+    from anytune_local.options import with_defaults
+    from anytune_local.recipe import TrainRequest
+
+    spec = record.spec_dict
+    options = with_defaults(dict(spec.get("options") or {}))
+    valid_id = spec.get("validation_file")
+    job_dir = store.job_dir(record.id)
+    return TrainRequest(
+        job_id=record.id,
+        base_model=spec.get("base_model") or spec["model"],
+        method=spec.get("method", "supervised"),
+        train_path=_file_path(store, spec["training_file"]),
+        valid_path=_file_path(store, valid_id) if valid_id else None,
+        output_dir=job_dir / "adapter",
+        checkpoint_dir=job_dir / "checkpoints",
+        hyperparameters=dict(spec.get("hyperparameters") or {}),
+        options=options,
+        seed=spec.get("seed"),
+        resume_from_checkpoint=Path(record.resume_from) if record.resume_from else None,
+    )
+
+
+JOB_RECORD = "anytune_job.json"
+"""Written next to the adapter: what produced it (spec, resolved hyperparameters, result)."""
+
+
+def write_job_record(record: JobRecord, adapter_dir: Path, outcome: dict[str, Any]) -> None:
+    data = {
+        "job_id": record.id,
+        "provider": "local",
+        "spec": record.spec_dict,
+        "resolved_hyperparameters": json.loads(record.resolved_hyperparameters or "{}"),
+        "trained_tokens": outcome.get("trained_tokens"),
+        "final_train_loss": outcome.get("final_train_loss"),
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": time.time(),
+        "attempts": record.attempt + 1,
+    }
+    try:
+        (adapter_dir / JOB_RECORD).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    except OSError as exc:  # the adapter is still good; say so in the log
+        print(f"anytune worker: could not write {JOB_RECORD}: {exc}", flush=True)
+
+
+def _file_path(store: Store, file_id: str) -> Path:
+    found = store.get_file(file_id)
+    if found is None:
+        raise RuntimeError(f"file {file_id} is not in the store")
+    return Path(found.path)
+
+
+def training_argv(
+    store: Store, job_id: str, request_path: Path, result_path: Path, nproc: int
+) -> list[str]:
+    """The training command: one process, or torchrun with ``nproc`` ranks on this machine."""
+    worker = ["-m", "anytune_local.worker", "train", "--home", str(store.home), "--job", job_id]
+    worker += ["--request", str(request_path), "--result", str(result_path)]
+    if nproc <= 1:
+        return [sys.executable, *worker]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+    launcher += ["--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1"]
+    launcher += ["--master_port", str(processes.free_port())]
+    return [*launcher, *worker]
+
+
+def read_outcome(result_path: Path) -> dict[str, Any] | None:
+    """Rank 0's result, or a failure another rank wrote, or None if nothing was written."""
+    candidates = [result_path, *sorted(result_path.parent.glob("result-rank*.json"))]
+    for path in candidates:
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if path == result_path and data.get("ok"):
+            return data
+        if not data.get("ok"):
+            return data
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m anytune_local.worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    supervise = sub.add_parser("supervise", help="run a job to its final status")
+    supervise.add_argument("--home", type=Path, required=True)
+    supervise.add_argument("--job", required=True)
+    supervise.add_argument("--attempt", type=int, required=True)
+    supervise.add_argument("--resume", action="store_true")
+    train = sub.add_parser("train", help="one training process (a torchrun rank)")
+    train.add_argument("--home", type=Path, required=True)
+    train.add_argument("--job", required=True)
+    train.add_argument("--request", type=Path, required=True)
+    train.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "supervise":
+        return Supervisor(Store(args.home), args.job, args.attempt).run(resume=args.resume)
+    from anytune_local.training import run_training
+
+    code = run_training(Store(args.home), args.job, args.request, args.result)
+    # The result is on disk: skip the interpreter's slow teardown of torch (about a second).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The local provider's SQLite store and scheduler on real files and real processes: event
+ids, exclusive status changes, many writers at once, FIFO training slots, and dead workers
+(exited, or their pid reused) noticed on the next look."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from anytune_local import scheduler
+from anytune_local.store import Store
+
+from anytune.types import Metrics
+
+
+def _job(store: Store, job_id: str, status: str = "queued") -> None:
+    spec = {"model": "m", "training_file": "file-x", "hyperparameters": {}, "options": {}}
+    store.insert_job(job_id, model="m", spec=json.dumps(spec), status=status)
+
+
+def _dead_pid() -> tuple[int, float]:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    started = psutil.Process(proc.pid).create_time()
+    proc.wait()
+    return proc.pid, started
+
+
+def test_event_ids_grow_and_after_is_exclusive(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a")
+    _job(store, "ftjob-b")
+    ids = [store.add_event("ftjob-a", f"a{i}") for i in range(3)]
+    store.add_event("ftjob-b", "b0", metrics=Metrics(step=1, train_loss=0.5))
+    events = store.list_events("ftjob-a")
+    assert [e.id for e in events] == ids
+    assert [e.message for e in store.list_events("ftjob-a", after=int(ids[0][8:]))] == ["a1", "a2"]
+    (b_event,) = store.list_events("ftjob-b")
+    assert b_event.metrics == Metrics(step=1, train_loss=0.5)
+
+
+def test_only_one_of_two_racing_transitions_wins(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a", status="running")
+    assert store.transition("ftjob-a", ("running",), "succeeded")
+    assert not store.transition("ftjob-a", ("running",), "cancelled")
+    record = store.get_job("ftjob-a")
+    assert record is not None and record.status == "succeeded"
+
+
+def test_many_processes_write_at_once_without_losing_anything(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from anytune_local.store import Store\n"
+        "s = Store(Path(sys.argv[1]))\n"
+        "for i in range(50):\n"
+        "    s.add_event('ftjob-a', f'{sys.argv[2]}-{i}')\n"
+        "    s.update_job('ftjob-a', heartbeat=float(i))\n"
+        "    s.list_events('ftjob-a', after=i)\n"
+    )
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path), str(n)], stderr=subprocess.PIPE
+        )
+        for n in range(8)
+    ]
+    errors = [w.communicate(timeout=120)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0] * 8, errors
+    assert len(store.list_events("ftjob-a")) == 8 * 50
+
+
+def test_a_dead_worker_is_noticed_and_named(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a", status="running")
+    pid, started = _dead_pid()
+    store.update_job("ftjob-a", worker_pid=pid, worker_started=started, worker_host=None)
+    record = store.get_job("ftjob-a")
+    assert record is not None
+
+    fresh = scheduler.reconcile(store, record)
+
+    assert fresh.status == "failed" and fresh.error_code == "worker_died"
+    assert f"worker process {pid}" in (fresh.error_message or "")
+    assert "anytune resume ftjob-a" in (fresh.error_message or "")
+    assert store.list_events("ftjob-a")[-1].level == "error"
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_worker(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a", status="running")
+    me = psutil.Process(os.getpid())
+    store.update_job("ftjob-a", worker_pid=me.pid, worker_started=me.create_time() - 3600)
+    record = store.get_job("ftjob-a")
+    assert record is not None
+    assert scheduler.reconcile(store, record).status == "failed"
+
+
+def test_a_live_worker_is_left_alone_and_a_cancel_of_a_dead_one_ends_cancelled(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-live", status="running")
+    me = psutil.Process(os.getpid())
+    store.update_job("ftjob-live", worker_pid=me.pid, worker_started=me.create_time())
+    live = store.get_job("ftjob-live")
+    assert live is not None and scheduler.reconcile(store, live).status == "running"
+
+    _job(store, "ftjob-gone", status="running")
+    pid, started = _dead_pid()
+    store.update_job(
+        "ftjob-gone", worker_pid=pid, worker_started=started, requested_action="cancel"
+    )
+    gone = store.get_job("ftjob-gone")
+    assert gone is not None and scheduler.reconcile(store, gone).status == "cancelled"
+
+
+def test_slots_are_exclusive_and_freed_when_the_holder_exits(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    slot = scheduler.try_acquire_slot(store, 1)
+    assert slot is not None
+    assert scheduler.try_acquire_slot(store, 1) is None
+    slot.release()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from anytune_local.scheduler import try_acquire_slot\n"
+            "from anytune_local.store import Store\n"
+            "assert try_acquire_slot(Store(Path(sys.argv[1])), 1) is not None\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert scheduler.try_acquire_slot(store, 1) is None
+    holder.kill()
+    holder.wait()
+    again = scheduler.try_acquire_slot(store, 1)
+    assert again is not None, "the kernel frees a dead holder's slot"
+    again.release()
+
+
+def test_queue_is_first_in_first_out_and_skips_jobs_whose_worker_died(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    me = psutil.Process(os.getpid())
+    pid, started = _dead_pid()
+    _job(store, "ftjob-dead")  # submitted first, its worker is gone
+    store.update_job("ftjob-dead", worker_pid=pid, worker_started=started)
+    _job(store, "ftjob-first")
+    _job(store, "ftjob-second")
+    for job_id in ("ftjob-first", "ftjob-second"):
+        store.update_job(job_id, worker_pid=me.pid, worker_started=me.create_time())
+    assert scheduler.jobs_ahead(store, "ftjob-second") == 2
+
+    got: dict[str, scheduler.Slot | None] = {}
+    second = threading.Thread(
+        target=lambda: got.update(second=scheduler.wait_for_slot(store, "ftjob-second"))
+    )
+    second.start()
+    first = scheduler.wait_for_slot(store, "ftjob-first", interval=0.05)
+    assert first is not None
+    dead = store.get_job("ftjob-dead")
+    assert dead is not None and dead.status == "failed" and dead.error_code == "worker_died"
+    time.sleep(0.6)
+    assert "second" not in got, "the second job must wait while the first holds the slot"
+    store.transition("ftjob-first", ("queued",), "succeeded")
+    first.release()
+    second.join(timeout=30)
+    slot = got.get("second")
+    assert slot is not None
+    slot.release()
+
+
+def test_waiting_ends_when_the_job_is_cancelled_while_queued(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _job(store, "ftjob-a")
+    blocker = scheduler.try_acquire_slot(store, 1)
+    assert blocker is not None
+    me = psutil.Process(os.getpid())
+    store.update_job("ftjob-a", worker_pid=me.pid, worker_started=me.create_time())
+    threading.Timer(0.3, lambda: store.transition("ftjob-a", ("queued",), "cancelled")).start()
+    assert scheduler.wait_for_slot(store, "ftjob-a", interval=0.05) is None
+    blocker.release()
+
+
+def test_last_log_error_picks_the_latest_attempts_error_line(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    header = scheduler.WORKER_LOG_HEADER
+    log.write_text(
+        f"{header} attempt 0\nKeyError: from the first attempt\n"
+        f"{header} attempt 1\nloading\nTraceback (most recent call last):\n"
+        "ValueError: bad thing\nWriting model shards: 100%\n"
+    )
+    assert scheduler.last_log_error(log) == "ValueError: bad thing"
+    log.write_text(f"{header} attempt 0\nKeyError: old\n{header} attempt 1\nall fine\n")
+    assert scheduler.last_log_error(log) is None

@@ -1,0 +1,44 @@
+"""nproc_per_node > 1 runs the same training under PyTorch's own launcher (torchrun): here
+two CPU processes on gloo, as a user with two GPUs would run two."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from anytune_local.provider import LocalProvider
+from jobhelp import (
+    FAST_OPTIONS,
+    no_processes_left,
+    processes_of,
+    step_events,
+    wait_until,
+    worker_log,
+)
+
+from anytune.types import JobSpec, JobStatus
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_process_torchrun_job_succeeds(
+    local_provider: LocalProvider, tiny_model: Path, train_file: Path
+) -> None:
+    file_id = local_provider.upload_file(train_file).id
+    options = {**FAST_OPTIONS, "nproc_per_node": 2}
+    job = local_provider.create_job(
+        JobSpec(model=str(tiny_model), training_file=file_id, options=options)
+    )
+
+    final = wait_until(local_provider, job.id, lambda j: j.is_terminal, timeout=240)
+
+    log = worker_log(local_provider, job.id)
+    assert final.status == JobStatus.SUCCEEDED, f"{final.error}\n{log}"
+    messages = [e.message for e in local_provider.list_events(job.id)]
+    assert any("with torchrun (2 processes)" in m for m in messages), messages
+    assert any("2 process" in m for m in messages if m.startswith("Training started")), messages
+    # Only rank 0 reports: one event per step, not one per process.
+    steps = [e.metrics.step for e in step_events(local_provider.list_events(job.id)) if e.metrics]
+    assert steps == sorted(set(steps)) and steps[-1] == 4
+    assert Path(final.fine_tuned_model or "", "adapter_config.json").is_file()
+    assert no_processes_left(job.id), [p.cmdline() for p in processes_of(job.id)]
