@@ -4,6 +4,8 @@
 
     AnytuneError                      every error anytune raises; .hint says what to do next
     ├── ConfigurationError            missing/invalid settings (no key, bad option, bad path)
+    │   ├── InvalidArgumentError      a value the caller passed is invalid (hyperparameter,
+    │   │                             option, method, provider setting); names the valid ones
     │   ├── AuthenticationError       the provider rejected the credentials (401)
     │   ├── ProviderNotFoundError     no provider by that name (lists the known ones)
     │   └── ProviderNotInstalledError known provider, distribution missing (gives pip command)
@@ -23,8 +25,8 @@
     │   └── JobCancelledError         status cancelled
     └── WaitTimeoutError              wait() reached its deadline; .job is the last seen state
 
-The CLI maps these to exit codes: JobCancelledError → 3, WaitTimeoutError → 124, everything
-else → 1 (usage errors are 2).
+The CLI maps these to exit codes: InvalidArgumentError → 2 (a usage mistake),
+JobCancelledError → 3, WaitTimeoutError → 124, everything else → 1.
 """
 
 from __future__ import annotations
@@ -52,6 +54,17 @@ class AnytuneError(Exception):
 
 class ConfigurationError(AnytuneError):
     """Settings are missing or wrong: fix the configuration, retrying will not help."""
+
+
+class InvalidArgumentError(ConfigurationError, ValueError):
+    """A value the caller passed is invalid: an unknown or out-of-range hyperparameter, an
+    unknown option, a method the provider does not offer, an unknown provider setting.
+
+    The message names the valid choices. Also a ``ValueError``, so code that caught the
+    ``ValueError`` these checks raised before keeps working.
+    """
+
+    exit_code = 2
 
 
 class AuthenticationError(ConfigurationError):
@@ -158,3 +171,26 @@ class WaitTimeoutError(AnytuneError):
     def __init__(self, message: str, *, job: Job | None, hint: str | None = None):
         super().__init__(message, hint=hint, provider=job.provider if job else None)
         self.job = job
+
+
+class WaitStoppedError(AnytuneError):
+    """wait() stopped before the job ended, for a reason other than its deadline: an outage
+    longer than ``max_outage``, or an error while polling. The job keeps running."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+    def __init__(self, message: str, *, job: Job | None, hint: str | None = None):
+        super().__init__(message, hint=hint, provider=job.provider if job else None)
+        self.job = job
+
+
+class StorageError(AnytuneError):
+    """A file anytune keeps for itself (the job index, a provider's store) cannot be read or
+    written: disk full, read-only, corrupt, or a path that is not a directory. ``path`` names
+    it; the message says what to do."""
+
+    def __init__(
+        self, message: str, *, path: str, hint: str | None = None, provider: str | None = None
+    ):
+        super().__init__(message, hint=hint, provider=provider)
+        self.path = path
