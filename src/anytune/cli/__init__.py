@@ -20,9 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Convert input/output records (JSONL or CSV) to chat JSONL.",
     ),
     "data": ("anytune.cli.data:data", "Inspect training data (render: what is trained)."),
-    "upload": ("anytune.cli.jobs:upload", "Upload a training file to a provider."),
-    "create": ("anytune.cli.jobs:create", "Create a fine-tuning job."),
-    "run": ("anytune.cli.jobs:run", "Validate, upload, create and wait, in one go."),
+    "upload": ("anytune.cli.submit:upload", "Upload a training file to a provider."),
+    "create": ("anytune.cli.submit:create", "Create a fine-tuning job."),
+    "run": ("anytune.cli.submit:run", "Validate, upload, create and wait, in one go."),
     "status": ("anytune.cli.jobs:status", "Show a job."),
     "wait": ("anytune.cli.jobs:wait", "Wait for a job to finish, showing progress."),
     "events": ("anytune.cli.jobs:events", "Show a job's events (--follow to stream them)."),
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("anytune.cli.jobs:pause", "Pause a job (providers that support it)."),
     "resume": ("anytune.cli.jobs:resume", "Resume a paused (or interrupted) job."),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
+    "serve": ("anytune.cli.serve:serve", "Serve OpenAI's fine-tuning API over a provider (anytune[serve])."),
 }
 
 PLUGIN_GROUP = "anytune.cli"
@@ -82,7 +83,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """anytune: one training JSONL, any fine-tuning provider.
 
     \b
-    Exit codes: 0 ok / succeeded, 1 failed or error, 2 usage, 3 cancelled, 124 wait timed out.
+    Exit codes: 0 ok / succeeded, 1 failed or error, 2 usage mistake, 3 job cancelled,
+    75 stopped waiting (provider unreachable for --max-outage, or an error while polling;
+    the job keeps running), 124 wait timed out (the job keeps running), 130 interrupted.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

@@ -1,0 +1,139 @@
+"""The ASGI application: routers, OpenAI-shaped errors, request-body limits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from anytune.provider import Provider
+from anytune.serve.errors import INTERNAL, APIError
+from anytune.serve.service import ServeConfig, Service
+
+log = logging.getLogger("anytune.serve")
+_UPLOAD_ROUTES = ("/v1/files", "/v1/uploads/")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse bodies over the limit (413) before they are read, and while they stream."""
+
+    def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
+
+    def _limit(self, path: str) -> int:
+        if path == "/v1/files" or (path.startswith("/v1/uploads/") and path.endswith("/parts")):
+            # Room for the multipart framing around the file.
+            return self.upload_limit + 64 * 1024
+        return self.json_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope["path"])
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _send_error(send, _too_large(limit))
+                return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_error(send, _too_large(limit))
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(
+        413, f"The request body is too large: this server accepts at most {limit} bytes."
+    )
+
+
+async def _send_error(send: Send, error: APIError) -> None:
+    response = JSONResponse(error.body(), status_code=error.status)
+    await send(
+        {"type": "http.response.start", "status": error.status, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _respond(error: APIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def create_app(config: ServeConfig, provider: Provider) -> FastAPI:
+    """The server for ``provider``; state in ``config.data_dir``."""
+    from anytune.serve import routes_files, routes_jobs, routes_models
+
+    app = FastAPI(title="anytune serve", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = Service(config, provider)
+    app.include_router(routes_files.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_models.router)
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError) -> JSONResponse:
+        return _respond(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        elif exc.status_code == 405:
+            message = f"Method not allowed ({request.method} {request.url.path})"
+        else:
+            message = str(exc.detail)
+        return _respond(APIError(exc.status_code, message))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return _respond(
+            APIError(400, f"Invalid '{where}': {first.get('msg', 'invalid')}", param=where or None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged here with its traceback; the client gets OpenAI's generic 500, never ours.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _respond(APIError(500, INTERNAL, type="server_error"))
+
+    @app.on_event("shutdown")
+    def close_provider() -> None:
+        provider.close()
+
+    return app
+
+
+def wrap(app: FastAPI, config: ServeConfig) -> ASGIApp:
+    """``app`` behind the body limits."""
+    return BodyLimit(app, json_limit=config.max_body_bytes, upload_limit=config.max_upload_bytes)

@@ -1,0 +1,156 @@
+"""The fine-tuning jobs a project creates, reads and controls (blocking; run in threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anytune.dataset.validate import validate_file
+from anytune.errors import AnytuneError
+from anytune.serve.errors import from_anytune, invalid
+from anytune.serve.jobrequest import check_create
+from anytune.serve.service import Service
+from anytune.serve.shapes import checkpoint_json, job_json, page
+from anytune.serve.state import FileRow, JobRow
+from anytune.types import Hyperparameters, JobSpec
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _check_file(service: Service, row: FileRow, method: str, param: str) -> None:
+    """``invalid_file_format`` with line numbers, as OpenAI reports a bad training file."""
+    try:
+        report = validate_file(
+            service.state.blob(row.id), method=method, max_problems=MAX_PROBLEMS_SHOWN
+        )
+    except AnytuneError as exc:
+        raise from_anytune(exc, param=param) from None
+    if report.ok:
+        return
+    # Problems name lines, never the server's copy of the file.
+    shown = "; ".join(
+        f"line {p.line}: {p.message}" if p.line is not None else p.message for p in report.errors
+    )
+    more = report.error_count - len(report.errors)
+    tail = f" (and {more} more)" if more > 0 else ""
+    raise invalid(
+        f"Invalid file format for {param} {row.id} ({row.filename}): {report.error_count} "
+        f"problem(s): {shown}{tail}",
+        param=param,
+        code="invalid_file_format",
+    )
+
+
+def _input_file(service: Service, project: str, file_id: str | None, param: str) -> FileRow | None:
+    if file_id is None:
+        return None
+    row = service.state.get_file(project, file_id)
+    if row is None:
+        raise invalid(
+            f"invalid {param}: {file_id} (no such file)", param=param, code="invalid_file"
+        )
+    return row
+
+
+def create(service: Service, project: str, body: Any) -> dict[str, Any]:
+    request = check_create(body)
+    method = request["method"]
+    training = _input_file(service, project, request["training_file"], "training_file")
+    validation = _input_file(service, project, request["validation_file"], "validation_file")
+    model = service.base_model(request["model"])
+    assert training is not None
+    _check_file(service, training, method, "training_file")
+    if validation is not None:
+        _check_file(service, validation, method, "validation_file")
+    try:
+        spec = JobSpec(
+            model=model,
+            training_file=training.provider_id,
+            validation_file=validation.provider_id if validation else None,
+            method=method,
+            hyperparameters=Hyperparameters.from_dict(request["hyperparameters"]),
+            suffix=request["suffix"],
+            seed=request["seed"],
+            metadata=request["metadata"],
+            options=dict(service.config.job_options),
+            integrations=tuple(request["integrations"]),
+        )
+    except ValueError as exc:
+        raise invalid(str(exc), param="method") from None
+    job = service.call(service.provider.create_job, spec)
+    row = JobRow(
+        id=job.id,
+        project=project,
+        seq=0,
+        created_at=int(job.created_at),
+        model=request["model"],
+        training_file=training.id,
+        validation_file=validation.id if validation else None,
+        request=request,
+        model_name=service.model_name(request["model"], project, request["suffix"]),
+        model_deleted=False,
+        last_event=None,
+    )
+    service.state.add_job(row)
+    service.remember(row, job)
+    return job_json(row, job, project)
+
+
+def retrieve(service: Service, project: str, job_id: str) -> dict[str, Any]:
+    row = service.job_row(project, job_id)
+    return job_json(row, service.job(row), project)
+
+
+def _matches(row: JobRow, wanted: Mapping[str, str] | None) -> bool:
+    if not wanted:
+        return True
+    metadata = row.request.get("metadata") or {}
+    return all(metadata.get(k) == v for k, v in wanted.items())
+
+
+def list_jobs(
+    service: Service,
+    project: str,
+    *,
+    after: str | None,
+    limit: int,
+    metadata: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    rows = service.state.list_jobs(project, after=after, limit=None if metadata else limit + 1)
+    rows = [r for r in rows if _matches(r, metadata)][: limit + 1]
+    data = [job_json(r, service.job(r), project) for r in rows[:limit]]
+    return page(data, len(rows) > limit)
+
+
+def control(service: Service, project: str, job_id: str, action: str) -> dict[str, Any]:
+    row = service.job_row(project, job_id)
+    operation = {
+        "cancel": service.provider.cancel_job,
+        "pause": service.provider.pause_job,
+        "resume": service.provider.resume_job,
+    }[action]
+    job = service.call(operation, row.id)
+    service.remember(row, job)
+    return job_json(row, job, project)
+
+
+def events(
+    service: Service, project: str, job_id: str, *, after: str | None, limit: int
+) -> dict[str, Any]:
+    row = service.job_row(project, job_id)
+    service.sync_events(row)
+    data, has_more = service.state.events_page(row.id, after=after, limit=limit)
+    return page(data, has_more)
+
+
+def checkpoints(
+    service: Service, project: str, job_id: str, *, after: str | None, limit: int
+) -> dict[str, Any]:
+    row = service.job_row(project, job_id)
+    found = service.call(service.provider.list_checkpoints, row.id)
+    newest_first = sorted(found, key=lambda c: (c.step, c.created_at), reverse=True)
+    if after is not None:
+        ids = [c.id for c in newest_first]
+        newest_first = newest_first[ids.index(after) + 1 :] if after in ids else []
+    data = [checkpoint_json(row, c) for c in newest_first[:limit]]
+    return page(data, len(newest_first) > limit, ids=True)

@@ -1,0 +1,269 @@
+"""What the routes call: the provider through the contract, plus the server's own state.
+
+Everything here blocks (provider calls, SQLite, file copies); the routes run it in the thread
+pool. Reads of a job and its events are coalesced: concurrent pollers of one job share one
+provider call, and a result younger than ``cache_seconds`` is reused, so fifty clients
+polling cost the provider about what one does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from anytune.errors import AnytuneError, NotFoundError
+from anytune.provider import Provider
+from anytune.serve.auth import KeyRing
+from anytune.serve.errors import APIError, from_anytune, invalid, not_found
+from anytune.serve.shapes import event_json
+from anytune.serve.state import FileRow, JobRow, State
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    provider: str
+    data_dir: Path
+    provider_options: Mapping[str, Any] = field(default_factory=dict)
+    keys: KeyRing = field(default_factory=KeyRing)
+    models: Mapping[str, str] = field(default_factory=dict)
+    """Base models offered, public name -> the provider's model (e.g. a local directory).
+    When set, requests may name only these, so no request names a server path."""
+    job_options: Mapping[str, Any] = field(default_factory=dict)
+    """Provider options applied to every job (OpenAI's API has no place for them)."""
+    max_upload_bytes: int = 512 * MB
+    max_body_bytes: int = 8 * MB
+    cache_seconds: float = 0.5
+
+
+@dataclass
+class _Cached:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    job: Any = None
+    job_at: float = 0.0
+    events_at: float = 0.0
+
+
+def _safe_part(text: str) -> str:
+    """A piece of a model name: no colons, slashes or other path characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return cleaned[:64] or "model"
+
+
+class Service:
+    def __init__(self, config: ServeConfig, provider: Provider) -> None:
+        self.config = config
+        self.provider = provider
+        self.state = State(config.data_dir)
+        self._cache: dict[str, _Cached] = {}
+        self._cache_lock = threading.Lock()
+
+    def call(self, fn: Any, *args: Any, param: str | None = None, **kwargs: Any) -> Any:
+        """Run a provider operation, its anytune errors as OpenAI's."""
+        try:
+            return fn(*args, **kwargs)
+        except AnytuneError as exc:
+            raise from_anytune(exc, param=param) from None
+
+    # -- models ----------------------------------------------------------------------------
+    def base_model(self, name: str, *, param: str = "model") -> str:
+        """The provider's model for the public base model ``name``."""
+        if self.config.models:
+            if name in self.config.models:
+                return self.config.models[name]
+            raise not_found(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param=param,
+                code="model_not_found",
+            )
+        if name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1:
+            # Without --model, names pass to the provider unchanged: never a path.
+            raise not_found(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param=param,
+                code="model_not_found",
+            )
+        return name
+
+    def model_name(self, base: str, project: str, suffix: str | None) -> str:
+        """OpenAI's form, ``ft:BASE:ORG:SUFFIX:ID`` (SUFFIX may be empty)."""
+        base_part = _safe_part(Path(base).name if "/" in base else base)
+        return f"ft:{base_part}:{project}:{_safe_part(suffix) if suffix else ''}:{secrets.token_hex(4)}"
+
+    # -- files -----------------------------------------------------------------------------
+    def store_file(self, project: str, filename: str, purpose: str, source: BinaryIO) -> FileRow:
+        """Copy ``source`` into a blob named by a fresh id and hand that to the provider."""
+        file_id = f"file-{secrets.token_hex(12)}"
+        target = self.state.blob(file_id)
+        digest = hashlib.sha256()
+        size = 0
+        with target.open("wb") as out:
+            while chunk := source.read(MB):
+                size += len(chunk)
+                if size > self.config.max_upload_bytes:
+                    out.close()
+                    target.unlink(missing_ok=True)
+                    raise too_large(self.config.max_upload_bytes)
+                digest.update(chunk)
+                out.write(chunk)
+        return self.register_blob(project, file_id, filename, purpose, size, digest.hexdigest())
+
+    def register_blob(
+        self, project: str, file_id: str, filename: str, purpose: str, size: int, sha256: str
+    ) -> FileRow:
+        target = self.state.blob(file_id)
+        try:
+            uploaded = self.call(self.provider.upload_file, target, purpose=purpose, param="file")
+        except APIError:
+            target.unlink(missing_ok=True)
+            raise
+        row = FileRow(
+            id=file_id,
+            project=project,
+            provider_id=uploaded.id,
+            filename=filename,
+            bytes=size,
+            created_at=int(time.time()),
+            purpose=purpose,
+            sha256=sha256,
+        )
+        self.state.add_file(row)
+        return row
+
+    def file(self, project: str, file_id: str, *, param: str = "file_id") -> FileRow:
+        row = self.state.get_file(project, file_id)
+        if row is None:
+            raise not_found(f"No such File object: {file_id}", param=param)
+        return row
+
+    def delete_file(self, project: str, file_id: str) -> None:
+        row = self.file(project, file_id)
+        self.state.delete_file(project, file_id)
+        self.state.blob(file_id).unlink(missing_ok=True)
+        delete = getattr(self.provider, "delete_file", None)
+        if callable(delete) and not self.state.provider_id_in_use(row.provider_id):
+            # Providers without delete_file keep their copy; the server's one is gone.
+            try:
+                delete(row.provider_id)
+            except NotFoundError:
+                pass
+            except AnytuneError as exc:
+                raise from_anytune(exc) from None
+
+    # -- jobs ------------------------------------------------------------------------------
+    def job_row(self, project: str, job_id: str) -> JobRow:
+        row = self.state.get_job(project, job_id)
+        if row is None:
+            raise not_found(f"Could not find fine-tuning job: {job_id}", param="fine_tuning_job_id")
+        return row
+
+    def _entry(self, job_id: str) -> _Cached:
+        with self._cache_lock:
+            return self._cache.setdefault(job_id, _Cached())
+
+    def job(self, row: JobRow, *, fresh: bool = False) -> Any:
+        """The provider's view of the job, shared by concurrent pollers."""
+        entry = self._entry(row.id)
+        with entry.lock:
+            now = time.monotonic()
+            if fresh or entry.job is None or now - entry.job_at >= self.config.cache_seconds:
+                entry.job = self.call(self.provider.get_job, row.id)
+                entry.job_at = time.monotonic()
+            return entry.job
+
+    def remember(self, row: JobRow, job: Any) -> None:
+        entry = self._entry(row.id)
+        with entry.lock:
+            entry.job, entry.job_at = job, time.monotonic()
+
+    def sync_events(self, row: JobRow) -> None:
+        """Copy events the provider has and the server has not yet seen."""
+        entry = self._entry(row.id)
+        with entry.lock:
+            if time.monotonic() - entry.events_at < self.config.cache_seconds:
+                return
+            seq, last = self.state.last_event(row.id)
+            try:
+                events = self.call(self.provider.list_events, row.id, after=last)
+            except APIError:
+                if last is None:
+                    raise
+                events = self.call(self.provider.list_events, row.id)
+            if events:
+                self.state.add_events(row.id, seq, [(e.id, event_json(e)) for e in events])
+            entry.events_at = time.monotonic()
+
+    def resolve_model(self, project: str, name: str) -> tuple[str, int, str]:
+        """``(provider model, created, owned_by)`` for a model the project may use."""
+        if name.startswith("ft:"):
+            base_name, _, step = name.partition(":ckpt-step-")
+            row = self.state.job_by_model(project, base_name)
+            if row is not None and not row.model_deleted:
+                job = self.job(row)
+                if job.fine_tuned_model and not step:
+                    return (
+                        str(job.fine_tuned_model),
+                        int(job.finished_at or row.created_at),
+                        project,
+                    )
+                if step.isdigit():
+                    for checkpoint in self.call(self.provider.list_checkpoints, row.id):
+                        if checkpoint.step == int(step):
+                            return (
+                                checkpoint.fine_tuned_model_checkpoint,
+                                checkpoint.created_at,
+                                project,
+                            )
+            raise not_found(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        return self.base_model(name), 0, "system"
+
+
+def too_large(limit: int) -> APIError:
+    return APIError(
+        413,
+        f"The file is too large: this server accepts at most {limit} bytes per upload.",
+        param="file",
+        code="file_too_large",
+    )
+
+
+def copy_blobs(parts: list[Path], target: Path) -> tuple[int, str]:
+    """Concatenate upload parts into ``target``; returns its size and SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
+    with target.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                while chunk := source.read(MB):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+    return size, digest.hexdigest()
+
+
+def check_purpose(purpose: Any) -> str:
+    known = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+    if purpose not in known:
+        raise invalid(f"{purpose!r} is not one of {list(known)} - 'purpose'", param="purpose")
+    if purpose != "fine-tune":
+        raise invalid(
+            f"anytune serve keeps only fine-tuning files; purpose {purpose!r} is not supported "
+            "(use 'fine-tune').",
+            param="purpose",
+        )
+    return str(purpose)
+
+
+__all__ = ["ServeConfig", "Service", "check_purpose", "copy_blobs", "too_large"]
