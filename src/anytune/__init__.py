@@ -15,12 +15,14 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Client": "anytune.client",
-    "AsyncClient": "anytune.client",
+    "AsyncClient": "anytune.async_client",
     "wait": "anytune.polling",
     "Provider": "anytune.provider",
     "Capabilities": "anytune.provider",
     "DatasetRules": "anytune.provider",
     "OptionSpec": "anytune.provider",
+    "HyperparameterLimits": "anytune.provider",
+    "ValidatedSpec": "anytune.provider",
     "Checkpoint": "anytune.types",
     "Event": "anytune.types",
     "FileObject": "anytune.types",
@@ -30,7 +32,12 @@ _EXPORTS: dict[str, str] = {
     "JobSpec": "anytune.types",
     "JobStatus": "anytune.types",
     "Metrics": "anytune.types",
+    "ResolvedHyperparameters": "anytune.types",
     "AnytuneError": "anytune.errors",
+    "ConfigurationError": "anytune.errors",
+    "InvalidArgumentError": "anytune.errors",
+    "NotFoundError": "anytune.errors",
+    "UnsupportedOperationError": "anytune.errors",
     "JobCancelledError": "anytune.errors",
     "JobFailedError": "anytune.errors",
     "WaitTimeoutError": "anytune.errors",
@@ -53,17 +60,23 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from anytune.client import AsyncClient as AsyncClient
+    from anytune.async_client import AsyncClient as AsyncClient
     from anytune.client import Client as Client
     from anytune.errors import AnytuneError as AnytuneError
+    from anytune.errors import ConfigurationError as ConfigurationError
+    from anytune.errors import InvalidArgumentError as InvalidArgumentError
     from anytune.errors import JobCancelledError as JobCancelledError
     from anytune.errors import JobFailedError as JobFailedError
+    from anytune.errors import NotFoundError as NotFoundError
+    from anytune.errors import UnsupportedOperationError as UnsupportedOperationError
     from anytune.errors import WaitTimeoutError as WaitTimeoutError
     from anytune.polling import wait as wait
     from anytune.provider import Capabilities as Capabilities
     from anytune.provider import DatasetRules as DatasetRules
+    from anytune.provider import HyperparameterLimits as HyperparameterLimits
     from anytune.provider import OptionSpec as OptionSpec
     from anytune.provider import Provider as Provider
+    from anytune.provider import ValidatedSpec as ValidatedSpec
     from anytune.types import Checkpoint as Checkpoint
     from anytune.types import Event as Event
     from anytune.types import FileObject as FileObject
@@ -73,3 +86,4 @@ if TYPE_CHECKING:
     from anytune.types import JobSpec as JobSpec
     from anytune.types import JobStatus as JobStatus
     from anytune.types import Metrics as Metrics
+    from anytune.types import ResolvedHyperparameters as ResolvedHyperparameters

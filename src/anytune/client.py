@@ -1,4 +1,5 @@
-"""``Client`` and ``AsyncClient``: the application-facing API, shaped like the OpenAI SDK.
+"""``Client``: the application-facing API, shaped like the OpenAI SDK (``AsyncClient``, its
+``async`` mirror, is in ``anytune.async_client``).
 
 >>> from anytune import Client
 >>> client = Client("local")                                      # doctest: +SKIP
@@ -10,14 +11,14 @@
 
 from __future__ import annotations
 
-import asyncio
+import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
 from anytune import registry
-from anytune.errors import NotFoundError
+from anytune.errors import InvalidArgumentError, JobError, NotFoundError
 from anytune.index import JobIndex
 from anytune.polling import EventCallback, EventCursor, StatusCallback, wait
 from anytune.provider import ProgressCallback, Provider
@@ -27,6 +28,8 @@ from anytune.types import Checkpoint, Event, FileObject, Hyperparameters, Job, J
 JobList = list[Job]
 EventList = list[Event]
 CheckpointList = list[Checkpoint]
+FileList = list[FileObject]
+Sleep = Callable[[float], None]
 
 
 class Client:
@@ -34,7 +37,8 @@ class Client:
 
     ``Client("openai", api_key=...)``, ``Client("local", home=...)`` or ``Client(provider)``
     with a ``Provider`` instance. Jobs created through a client are recorded in the local job
-    index (``index=False`` turns that off).
+    index (``index=False`` turns that off), and every later read, wait, cancel, pause or
+    resume through it keeps the recorded status current.
     """
 
     def __init__(
@@ -46,7 +50,12 @@ class Client:
     ):
         if isinstance(provider, Provider):
             if provider_options:
-                raise TypeError("provider options go to the provider's constructor, not here")
+                raise InvalidArgumentError(
+                    f"provider options ({', '.join(sorted(provider_options))}) go to the "
+                    "provider's constructor, not to Client(provider_instance, ...)",
+                    hint=f"Client({provider.name!r}, {next(iter(provider_options))}=...) "
+                    "creates the provider with them",
+                )
             self.provider = provider
             self._connection: dict[str, Any] = {}
         else:
@@ -64,14 +73,8 @@ class Client:
     def for_job(cls, job_id: str, *, index: JobIndex | None = None) -> Client:
         """A client for the provider that created ``job_id`` (from the local job index)."""
         idx = index or JobIndex()
-        found = idx.lookup(job_id)
-        if not found:
-            raise NotFoundError(
-                f"job {job_id} is not in anytune's local index ({idx.path})",
-                hint="pass --provider NAME (or Client(NAME)) for jobs created elsewhere",
-            )
-        entry = found[0]
-        return cls(entry.provider, index=idx, **dict(entry.connection))
+        name, connection = _indexed_provider(job_id, idx)
+        return cls(name, index=idx, **connection)
 
     @property
     def provider_name(self) -> str:
@@ -85,6 +88,17 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _indexed_provider(job_id: str, index: JobIndex) -> tuple[str, dict[str, Any]]:
+    found = index.lookup(job_id)
+    if not found:
+        raise NotFoundError(
+            f"job {job_id} is not in anytune's local index ({index.path})",
+            hint="pass --provider NAME (or Client(NAME)) for jobs created elsewhere",
+        )
+    entry = found[0]
+    return entry.provider, dict(entry.connection)
 
 
 class Files:
@@ -107,6 +121,102 @@ class Files:
     def retrieve(self, file_id: str) -> FileObject:
         return self._client.provider.get_file(file_id)
 
+    def list(self, *, purpose: str | None = None, limit: int = 100) -> FileList:
+        """Uploaded files, newest first (``UnsupportedOperationError`` where not offered)."""
+        return self._client.provider.list_files(purpose=purpose, limit=limit)
+
+    def delete(self, file_id: str) -> None:
+        """Delete an uploaded file (``NotFoundError`` if there is none by that id)."""
+        self._client.provider.delete_file(file_id)
+
+
+def build_spec(
+    *,
+    model: str,
+    training_file: str,
+    validation_file: str | None = None,
+    method: Method = "supervised",
+    hyperparameters: Hyperparameters | Mapping[str, Any] | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+    integrations: Sequence[Mapping[str, Any]] = (),
+) -> JobSpec:
+    """The ``JobSpec`` for ``Jobs.create``'s arguments (mistakes: ``InvalidArgumentError``)."""
+    if not isinstance(hyperparameters, Hyperparameters):
+        hyperparameters = Hyperparameters.from_dict(hyperparameters)
+    return JobSpec(
+        model=model,
+        training_file=training_file,
+        validation_file=validation_file,
+        method=method,
+        hyperparameters=hyperparameters,
+        suffix=suffix,
+        seed=seed,
+        metadata=dict(metadata or {}),
+        options=dict(options or {}),
+        integrations=tuple(integrations),
+    )
+
+
+class _Stopped(Exception):
+    """Raised inside the polling thread when its consumer has gone away."""
+
+
+class Follower:
+    """Runs the wait loop in a thread, handing each event to ``deliver``, until the job ends
+    or ``stop()`` is called (the thread then stops at its next sleep or event)."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        job_id: str,
+        *,
+        after: str | None,
+        interval: float,
+        deliver: Callable[[Event], None],
+        finished: Callable[[BaseException | None], None],
+    ):
+        self._stop = threading.Event()
+
+        def on_event(event: Event) -> None:
+            if self._stop.is_set():
+                raise _Stopped
+            deliver(event)
+
+        def run() -> None:
+            error: BaseException | None = None
+            try:
+                wait(
+                    provider,
+                    job_id,
+                    interval=interval,
+                    on_event=on_event,
+                    events_after=after,
+                    raise_on_failure=False,
+                    sleep=stoppable_sleep(self._stop),
+                )
+            except _Stopped:
+                pass
+            except BaseException as exc:  # handed to the consumer
+                error = exc
+            finished(error)
+
+        self.thread = threading.Thread(target=run, name=f"anytune-follow-{job_id}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def stoppable_sleep(stop: threading.Event) -> Sleep:
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise _Stopped
+
+    return sleep
+
 
 class Jobs:
     def __init__(self, client: Client):
@@ -115,6 +225,11 @@ class Jobs:
     @property
     def _provider(self) -> Provider:
         return self._client.provider
+
+    def _record_status(self, job: Job) -> Job:
+        if self._client._index is not None:
+            self._client._index.update_status(job.id, self._provider.name, str(job.status))
+        return job
 
     def create(
         self,
@@ -130,10 +245,12 @@ class Jobs:
         options: Mapping[str, Any] | None = None,
         integrations: Sequence[Mapping[str, Any]] = (),
     ) -> Job:
-        """Create a job from uploaded file ids. ``options`` are provider-specific settings."""
-        if not isinstance(hyperparameters, Hyperparameters):
-            hyperparameters = Hyperparameters.from_dict(hyperparameters)
-        spec = JobSpec(
+        """Create a job from uploaded file ids. ``options`` are provider-specific settings.
+
+        ``method`` is any method the provider declares; every mistake is an
+        ``InvalidArgumentError`` naming the valid choices, raised before anything is sent.
+        """
+        spec = build_spec(
             model=model,
             training_file=training_file,
             validation_file=validation_file,
@@ -141,14 +258,14 @@ class Jobs:
             hyperparameters=hyperparameters,
             suffix=suffix,
             seed=seed,
-            metadata=dict(metadata or {}),
-            options=dict(options or {}),
-            integrations=tuple(integrations),
+            metadata=metadata,
+            options=options,
+            integrations=integrations,
         )
         return self.create_from_spec(spec)
 
     def create_from_spec(self, spec: JobSpec) -> Job:
-        spec = self._provider.validate_spec(spec)
+        """Create a job; the provider validates ``spec`` once (``Provider.create_job``)."""
         job = self._provider.create_job(spec)
         if self._client._index is not None:
             self._client._index.record(
@@ -162,10 +279,7 @@ class Jobs:
         return job
 
     def retrieve(self, job_id: str) -> Job:
-        job = self._provider.get_job(job_id)
-        if self._client._index is not None:
-            self._client._index.update_status(job_id, self._provider.name, str(job.status))
-        return job
+        return self._record_status(self._provider.get_job(job_id))
 
     def list(self, *, limit: int = 20) -> JobList:
         return self._provider.list_jobs(limit=limit)
@@ -176,76 +290,80 @@ class Jobs:
     ) -> EventList: ...
     @overload
     def events(
-        self, job_id: str, *, after: str | None = ..., follow: Literal[True], interval: float = ...
+        self,
+        job_id: str,
+        *,
+        after: str | None = ...,
+        follow: Literal[True],
+        interval: float | None = ...,
     ) -> Iterator[Event]: ...
     def events(
-        self, job_id: str, *, after: str | None = None, follow: bool = False, interval: float = 5.0
+        self,
+        job_id: str,
+        *,
+        after: str | None = None,
+        follow: bool = False,
+        interval: float | None = None,
     ) -> EventList | Iterator[Event]:
         """Events oldest first (strictly after the event id ``after``).
 
-        With ``follow=True``, an iterator that keeps yielding new events until the job ends.
+        With ``follow=True``, an iterator that keeps yielding new events until the job ends
+        (polling every ``interval`` seconds, by default the provider's); polling stops as
+        soon as the iterator is closed or dropped.
         """
         if not follow:
             return self._provider.list_events(job_id, after=after)
-        return self._follow(job_id, after, interval)
+        return self._follow(job_id, after, self._interval(interval))
 
     def _follow(self, job_id: str, after: str | None, interval: float) -> Iterator[Event]:
-        import queue
-
-        pending: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        done = threading.Event()
-        error: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                wait(
-                    self._provider,
-                    job_id,
-                    interval=interval,
-                    on_event=pending.put,
-                    events_after=after,
-                    raise_on_failure=False,
-                )
-            except BaseException as exc:  # handed to the consumer below
-                error.append(exc)
-            finally:
-                done.set()
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        while not (done.is_set() and pending.empty()):
-            try:
-                yield pending.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        if error:
-            raise error[0]
+        pending: queue.SimpleQueue[Event | _End] = queue.SimpleQueue()
+        follower = Follower(
+            self._provider,
+            job_id,
+            after=after,
+            interval=interval,
+            deliver=pending.put,
+            finished=lambda error: pending.put(_End(error)),
+        )
+        try:
+            while not isinstance(item := pending.get(), _End):
+                yield item
+        finally:
+            follower.stop()
+        if item.error is not None:
+            raise item.error
 
     def checkpoints(self, job_id: str) -> CheckpointList:
         return self._provider.list_checkpoints(job_id)
 
     def cancel(self, job_id: str) -> Job:
-        return self._provider.cancel_job(job_id)
+        return self._record_status(self._provider.cancel_job(job_id))
 
     def pause(self, job_id: str) -> Job:
-        return self._provider.pause_job(job_id)
+        return self._record_status(self._provider.pause_job(job_id))
 
     def resume(self, job_id: str) -> Job:
-        return self._provider.resume_job(job_id)
+        return self._record_status(self._provider.resume_job(job_id))
+
+    def _interval(self, interval: float | None) -> float:
+        return self._provider.default_poll_interval if interval is None else interval
 
     def wait(
         self,
         job_id: str,
         *,
-        interval: float = 5.0,
+        interval: float | None = None,
         timeout: float | None = None,
         on_event: EventCallback | None = None,
         on_status: StatusCallback | None = None,
         raise_on_failure: bool = True,
     ) -> Job:
-        """Poll until the job ends; see ``anytune.polling.wait``."""
-        job = wait(
-            self._provider,
+        """Poll until the job ends; see ``anytune.polling.wait``.
+
+        ``interval`` defaults to the provider's ``default_poll_interval``. The job index gets
+        the final status however the job ended (succeeded, failed or cancelled).
+        """
+        return self._wait(
             job_id,
             interval=interval,
             timeout=timeout,
@@ -253,121 +371,51 @@ class Jobs:
             on_status=on_status,
             raise_on_failure=raise_on_failure,
         )
-        if self._client._index is not None:
-            self._client._index.update_status(job_id, self._provider.name, str(job.status))
-        return job
+
+    def _wait(
+        self,
+        job_id: str,
+        *,
+        interval: float | None,
+        timeout: float | None,
+        on_event: EventCallback | None,
+        on_status: StatusCallback | None,
+        raise_on_failure: bool,
+        sleep: Sleep | None = None,
+    ) -> Job:
+        extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+        try:
+            job = wait(
+                self._provider,
+                job_id,
+                interval=self._interval(interval),
+                timeout=timeout,
+                on_event=on_event,
+                on_status=on_status,
+                raise_on_failure=raise_on_failure,
+                **extra,
+            )
+        except JobError as exc:
+            self._record_status(exc.job)
+            raise
+        return self._record_status(job)
 
     def cursor(self, job_id: str, *, after: str | None = None) -> EventCursor:
         """An incremental event reader: each ``fetch()`` returns only new events."""
         return EventCursor(self._provider, job_id, after=after)
 
 
-class _WaitAborted(Exception):
-    pass
+class _End:
+    """The follow thread finished (with ``error`` if it failed)."""
+
+    def __init__(self, error: BaseException | None):
+        self.error = error
 
 
-class AsyncClient:
-    """The same API as ``Client`` with ``async`` methods (provider calls run in a thread).
+def __getattr__(name: str) -> Any:
+    # AsyncClient lived here; it moved to anytune.async_client (imported on first use).
+    if name in {"AsyncClient", "AsyncFiles", "AsyncJobs"}:
+        from anytune import async_client
 
-    >>> async with AsyncClient("openai") as client:             # doctest: +SKIP
-    ...     job = await client.jobs.wait("ftjob-abc")
-    """
-
-    def __init__(self, provider: str | Provider, *, index: JobIndex | bool = True, **options: Any):
-        self._sync = Client(provider, index=index, **options)
-        self.files = AsyncFiles(self._sync.files)
-        self.jobs = AsyncJobs(self._sync.jobs)
-
-    @property
-    def provider(self) -> Provider:
-        return self._sync.provider
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self._sync.close)
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-
-class AsyncFiles:
-    def __init__(self, files: Files):
-        self._files = files
-
-    async def create(
-        self,
-        file: str | Path,
-        *,
-        purpose: str = "fine-tune",
-        progress: ProgressCallback | None = None,
-    ) -> FileObject:
-        return await asyncio.to_thread(self._files.create, file, purpose=purpose, progress=progress)
-
-    async def retrieve(self, file_id: str) -> FileObject:
-        return await asyncio.to_thread(self._files.retrieve, file_id)
-
-
-class AsyncJobs:
-    def __init__(self, jobs: Jobs):
-        self._jobs = jobs
-
-    async def create(self, **kwargs: Any) -> Job:
-        return await asyncio.to_thread(lambda: self._jobs.create(**kwargs))
-
-    async def retrieve(self, job_id: str) -> Job:
-        return await asyncio.to_thread(self._jobs.retrieve, job_id)
-
-    async def list(self, *, limit: int = 20) -> JobList:
-        return await asyncio.to_thread(self._jobs.list, limit=limit)
-
-    async def events(self, job_id: str, *, after: str | None = None) -> EventList:
-        return await asyncio.to_thread(self._jobs.events, job_id, after=after)
-
-    async def checkpoints(self, job_id: str) -> CheckpointList:
-        return await asyncio.to_thread(self._jobs.checkpoints, job_id)
-
-    async def cancel(self, job_id: str) -> Job:
-        return await asyncio.to_thread(self._jobs.cancel, job_id)
-
-    async def pause(self, job_id: str) -> Job:
-        return await asyncio.to_thread(self._jobs.pause, job_id)
-
-    async def resume(self, job_id: str) -> Job:
-        return await asyncio.to_thread(self._jobs.resume, job_id)
-
-    async def wait(
-        self,
-        job_id: str,
-        *,
-        interval: float = 5.0,
-        timeout: float | None = None,
-        on_event: EventCallback | None = None,
-        on_status: StatusCallback | None = None,
-        raise_on_failure: bool = True,
-    ) -> Job:
-        """Like ``Client.jobs.wait``; cancelling the awaiting task stops the polling thread."""
-        stop = threading.Event()
-
-        def interruptible_sleep(seconds: float) -> None:
-            if stop.wait(seconds):
-                raise _WaitAborted
-
-        def run() -> Job:
-            return wait(
-                self._jobs._provider,
-                job_id,
-                interval=interval,
-                timeout=timeout,
-                on_event=on_event,
-                on_status=on_status,
-                raise_on_failure=raise_on_failure,
-                sleep=interruptible_sleep,
-            )
-
-        try:
-            return await asyncio.to_thread(run)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        return getattr(async_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from anytune.errors import ConfigurationError, UnsupportedOperationError
+from anytune.errors import UnsupportedOperationError
+from anytune.options import OptionSpec, ProviderOptions, validate_options
+from anytune.spec import HyperparameterLimits, Limit, ValidatedSpec, check_common, restore
 from anytune.types import Checkpoint, Event, FileObject, Job, JobSpec
 
 ProgressCallback = Callable[[int, int], None]
@@ -35,82 +37,13 @@ class Capabilities:
     """``pause_job`` / ``resume_job`` work."""
     checkpoints: bool = True
     methods: frozenset[str] = frozenset({"supervised"})
-    """Training methods accepted in ``JobSpec.method``."""
+    """Training methods accepted in ``JobSpec.method`` (any names the provider trains)."""
     render: bool = False
     """``render_example`` shows which tokens are trained."""
     generate: bool = False
     """``generate`` runs a fine-tuned model."""
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One provider-specific option a job may set in ``JobSpec.options``."""
-
-    type: type
-    """bool, int, float, str, or list (a list of strings)."""
-    default: Any = None
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-
-    def coerce(self, name: str, value: Any) -> Any:
-        """Return ``value`` as this option's type, parsing strings from the command line."""
-        try:
-            if self.type is bool:
-                if isinstance(value, str):
-                    lowered = value.strip().lower()
-                    if lowered not in {"true", "false", "1", "0", "yes", "no"}:
-                        raise ValueError(value)
-                    value = lowered in {"true", "1", "yes"}
-                elif not isinstance(value, bool):
-                    raise ValueError(value)
-            elif self.type is int:
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError(value)
-                value = int(value)
-            elif self.type is float:
-                if isinstance(value, bool):
-                    raise ValueError(value)
-                value = float(value)
-            elif self.type is list:
-                if isinstance(value, str):
-                    value = [part.strip() for part in value.split(",") if part.strip()]
-                elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-                    value = list(value)
-                else:
-                    raise ValueError(value)
-            elif self.type is str and not isinstance(value, str):
-                raise ValueError(value)
-        except (TypeError, ValueError):
-            kind = {list: "comma-separated list", bool: "true/false"}.get(
-                self.type, self.type.__name__
-            )
-            raise ConfigurationError(
-                f"option {name}={value!r} is not a valid {kind}",
-                hint=f"{name}: {self.help}" if self.help else None,
-            ) from None
-        if self.choices is not None and value not in self.choices:
-            raise ConfigurationError(
-                f"option {name}={value!r} is not one of {', '.join(map(str, self.choices))}"
-            )
-        return value
-
-
-def validate_options(
-    provider: str, specs: Mapping[str, OptionSpec], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Check ``options`` against ``specs``: unknown names and bad values are errors.
-
-    Returns the options coerced to their types (defaults are not filled in).
-    """
-    unknown = sorted(set(options) - set(specs))
-    if unknown:
-        valid = ", ".join(sorted(specs)) or "none"
-        raise ConfigurationError(
-            f"unknown option(s) for provider {provider!r}: {', '.join(unknown)}",
-            hint=f"valid options for {provider}: {valid}",
-            provider=provider,
-        )
-    return {name: specs[name].coerce(name, value) for name, value in options.items()}
+    file_management: bool = False
+    """``list_files`` / ``delete_file`` work."""
 
 
 class TokenCounter(abc.ABC):
@@ -172,7 +105,17 @@ class RenderedExample:
 class Provider(abc.ABC):
     """Base class for providers. Subclasses set ``name`` and implement the abstract methods.
 
-    The optional operations (pause/resume, render, generate) raise
+    Creating a job is a template method: ``create_job(spec)`` validates the spec once
+    (``validate_spec``: the shared rules, then the provider's ``check_spec`` and
+    ``check_files`` hooks) and hands the resulting ``ValidatedSpec`` (typed options, defaults
+    filled in) to the provider's ``submit_job``. Providers override the hooks, never
+    ``create_job``, and check nothing twice.
+
+    ``list_events(job_id, after=ID)`` with an ``ID`` that is not an event of that job raises
+    ``NotFoundError`` (a cursor that cannot be found is never silently taken as "from the
+    start", which would deliver the history twice).
+
+    The optional operations (pause/resume, render, generate, list/delete files) raise
     ``UnsupportedOperationError`` unless the provider declares the capability and overrides
     them.
     """
@@ -180,6 +123,8 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
     option_specs: ClassVar[Mapping[str, OptionSpec]] = {}
+    hyperparameter_limits: ClassVar[HyperparameterLimits] = HyperparameterLimits()
+    """The hyperparameter ranges the provider accepts (OpenAI's by default)."""
     default_poll_interval: ClassVar[float] = 5.0
     """Seconds between polls when the user gives no ``--interval``."""
     connection_options: ClassVar[tuple[str, ...]] = ()
@@ -196,10 +141,66 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def get_file(self, file_id: str) -> FileObject: ...
 
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[FileObject]:
+        """Uploaded files, newest first (only those of ``purpose`` if given), at most ``limit``."""
+        raise self._unsupported("listing files")
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete an uploaded file; ``NotFoundError`` if there is none by that id."""
+        raise self._unsupported("deleting files")
+
     # -- jobs ----------------------------------------------------------------------------
-    @abc.abstractmethod
     def create_job(self, spec: JobSpec) -> Job:
-        """Create a job. Must create at most one job per call, even when retried internally."""
+        """Validate ``spec`` (unless this provider already did, files included) and submit it.
+
+        Creates at most one job per call, even when ``submit_job`` retries internally.
+        """
+        if not (
+            isinstance(spec, ValidatedSpec) and spec.provider == self.name and spec.files_checked
+        ):
+            spec = self.validate_spec(spec)
+        return self.submit_job(spec)
+
+    @abc.abstractmethod
+    def submit_job(self, spec: ValidatedSpec) -> Job:
+        """Create the job for an already validated spec; called by ``create_job`` only.
+
+        Must create at most one job per call, even when retried internally.
+        """
+
+    def validate_spec(self, spec: JobSpec, *, check_files: bool = True) -> ValidatedSpec:
+        """Check ``spec`` for this provider, once, and return it typed.
+
+        The shared rules (method declared in ``capabilities.methods``, hyperparameters within
+        ``hyperparameter_limits``, beta only with DPO, options known and coerced, defaults
+        filled in), then ``check_spec``, then (``check_files=True``) ``check_files``. Pass
+        ``check_files=False`` to check everything before anything is uploaded. Every mistake
+        is an ``InvalidArgumentError`` (or another ``AnytuneError``) naming the valid choices.
+        """
+        validated = check_common(
+            spec,
+            provider=self.name,
+            methods=self.capabilities.methods,
+            limits=self.hyperparameter_limits,
+            option_specs=self.option_specs,
+        )
+        self.check_spec(validated)
+        if check_files:
+            self.check_files(validated)
+            validated = replace(validated, files_checked=True)
+        return validated
+
+    def check_spec(self, spec: ValidatedSpec) -> None:  # noqa: B027 -- optional hook
+        """Hook: provider-specific checks that need nothing uploaded (the model, option
+        combinations). Raise an ``AnytuneError``; the default checks nothing more."""
+
+    def check_files(self, spec: ValidatedSpec) -> None:  # noqa: B027 -- optional hook
+        """Hook: the spec's files exist and are usable. The default checks nothing (a hosted
+        provider validates files itself, and a lookup would cost a request)."""
+
+    def load_spec(self, data: Mapping[str, Any]) -> ValidatedSpec:
+        """A ``ValidatedSpec`` back from its ``to_dict()`` (a provider's own store)."""
+        return restore(data, provider=self.name, option_specs=self.option_specs)
 
     @abc.abstractmethod
     def get_job(self, job_id: str) -> Job: ...
@@ -210,7 +211,10 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
-        """Events strictly after the event id ``after`` (all if None), oldest first."""
+        """Events strictly after the event id ``after`` (all if None), oldest first.
+
+        ``NotFoundError`` if the job has no event ``after`` (see the class docstring).
+        """
 
     @abc.abstractmethod
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
@@ -229,21 +233,6 @@ class Provider(abc.ABC):
     def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
         """The rules ``anytune validate`` applies for this provider and model."""
         return DatasetRules(methods=self.capabilities.methods)
-
-    def validate_spec(self, spec: JobSpec) -> JobSpec:
-        """Check a spec before it is sent; returns it with options coerced to their types."""
-        if spec.method not in self.capabilities.methods:
-            raise UnsupportedOperationError(
-                f"provider {self.name!r} does not support method {spec.method!r}",
-                hint=f"supported methods: {', '.join(sorted(self.capabilities.methods))}",
-                provider=self.name,
-            )
-        options = validate_options(self.name, self.option_specs, spec.options)
-        if options == dict(spec.options):
-            return spec
-        from dataclasses import replace
-
-        return replace(spec, options=options)
 
     def render_example(
         self, example: Mapping[str, Any], *, model: str, line: int, options: Mapping[str, Any]
@@ -272,12 +261,16 @@ class Provider(abc.ABC):
 __all__ = [
     "Capabilities",
     "DatasetRules",
+    "HyperparameterLimits",
+    "Limit",
     "OptionSpec",
     "Price",
     "ProgressCallback",
     "Provider",
+    "ProviderOptions",
     "RenderedExample",
     "Segment",
     "TokenCounter",
+    "ValidatedSpec",
     "validate_options",
 ]

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from anytune.errors import ConfigurationError, ProviderNotFoundError, ProviderNotInstalledError
+from anytune.errors import (
+    InvalidArgumentError,
+    ProviderNotFoundError,
+    ProviderNotInstalledError,
+)
 
 if TYPE_CHECKING:
     from anytune.provider import Provider
@@ -88,11 +92,39 @@ def provider_class(name: str) -> ProviderFactory:
 
 
 def create(name: str, **options: Any) -> Provider:
-    """Create the provider ``name`` with its options (e.g. ``api_key``, ``home``)."""
+    """Create the provider ``name`` with its options (e.g. ``api_key``, ``home``).
+
+    An option the provider's constructor does not take is an ``InvalidArgumentError`` naming
+    the ones it does.
+    """
     factory = provider_class(name)
+    _check_settings(name, factory, options)
+    return factory(**options)
+
+
+def settings(factory: ProviderFactory) -> list[str] | None:
+    """The keyword settings a provider's constructor takes (None: it takes any)."""
+    import inspect
+
     try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"invalid options for provider {name!r}: {exc}", provider=name
-        ) from None
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in keyword]
+
+
+def _check_settings(name: str, factory: ProviderFactory, options: dict[str, Any]) -> None:
+    accepted = settings(factory)
+    if accepted is None:
+        return
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown setting(s) for provider {name!r}: {', '.join(unknown)}",
+            hint=f"valid settings for {name}: {', '.join(accepted) or 'none'} "
+            "(given as Client(name, setting=...) or -P setting=VALUE)",
+            provider=name,
+        )

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from anytune.errors import InvalidArgumentError
+
 Auto = Literal["auto"]
 AUTO: Auto = "auto"
 
@@ -59,38 +61,43 @@ def is_terminal(status: JobStatus | str) -> bool:
     return str(status) in TERMINAL_STATUSES
 
 
-def _check_number(
-    name: str,
-    value: object,
-    *,
-    integer: bool,
-    minimum: float,
-    maximum: float | None,
-    open_min: bool,
-) -> None:
+def _check_kind(name: str, value: object, *, integer: bool) -> None:
+    """The shape of a hyperparameter: a number (whole for ``integer``) or "auto".
+
+    Ranges are the provider's (``Provider.hyperparameter_limits``), checked once when a spec
+    is validated, so that a Job read back from a provider never fails on its own values.
+    """
     if value == AUTO:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number or 'auto', got {value!r}")
-    if integer and not (isinstance(value, int) or float(value).is_integer()):
-        raise ValueError(f"{name} must be a whole number or 'auto', got {value!r}")
-    too_low = value <= minimum if open_min else value < minimum
-    if too_low or (maximum is not None and value > maximum):
-        low = f"> {minimum:g}" if open_min else f">= {minimum:g}"
-        high = f" and <= {maximum:g}" if maximum is not None else ""
-        raise ValueError(f"{name} must be {low}{high} (or 'auto'), got {value!r}")
+        kind = "a whole number" if integer else "a number"
+        got = f"the string {value!r}" if isinstance(value, str) else repr(value)
+        raise InvalidArgumentError(
+            f"hyperparameter {name} must be {kind} or 'auto', got {got}",
+            hint=f"e.g. {name}=3" if integer else f"e.g. {name}=0.5",
+        )
+    if integer and not float(value).is_integer():
+        raise InvalidArgumentError(
+            f"hyperparameter {name} must be a whole number or 'auto', got {value!r}"
+        )
+
+
+HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 
 
 @dataclass(frozen=True)
 class Hyperparameters:
     """Training hyperparameters with the same meaning on every provider.
 
-    - ``n_epochs``: passes over the training file (1-50).
-    - ``batch_size``: examples per optimizer step (1-256).
-    - ``learning_rate_multiplier``: scales the provider's base learning rate (> 0).
-    - ``beta``: DPO only; strength of the preference penalty, in (0, 2].
+    - ``n_epochs``: passes over the training file.
+    - ``batch_size``: examples per optimizer step.
+    - ``learning_rate_multiplier``: scales the provider's base learning rate.
+    - ``beta``: DPO only; strength of the preference penalty.
 
-    Each is a number or ``"auto"`` (the provider decides, by its documented rule).
+    Each is a number or ``"auto"`` (the provider decides, by its documented rule). The record
+    checks the kind of each value; the ranges are the provider's ``hyperparameter_limits``
+    (OpenAI's by default: n_epochs 1-50, batch_size 1-256, learning_rate_multiplier > 0,
+    beta in (0, 2]), checked when a job is validated.
 
     >>> Hyperparameters(n_epochs=3, batch_size="auto").n_epochs
     3
@@ -102,22 +109,11 @@ class Hyperparameters:
     beta: float | Auto | None = None
 
     def __post_init__(self) -> None:
-        _check_number(
-            "n_epochs", self.n_epochs, integer=True, minimum=1, maximum=50, open_min=False
-        )
-        _check_number(
-            "batch_size", self.batch_size, integer=True, minimum=1, maximum=256, open_min=False
-        )
-        _check_number(
-            "learning_rate_multiplier",
-            self.learning_rate_multiplier,
-            integer=False,
-            minimum=0,
-            maximum=None,
-            open_min=True,
-        )
+        _check_kind("n_epochs", self.n_epochs, integer=True)
+        _check_kind("batch_size", self.batch_size, integer=True)
+        _check_kind("learning_rate_multiplier", self.learning_rate_multiplier, integer=False)
         if self.beta is not None:
-            _check_number("beta", self.beta, integer=False, minimum=0, maximum=2, open_min=True)
+            _check_kind("beta", self.beta, integer=False)
         # Normalise 3.0 -> 3 for the integer fields so equality and JSON are stable.
         for name in ("n_epochs", "batch_size"):
             value = getattr(self, name)
@@ -132,28 +128,57 @@ class Hyperparameters:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Hyperparameters:
+        """From a mapping; an unknown name is an ``InvalidArgumentError`` naming the valid ones."""
         if not data:
             return cls()
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentError(
+                f"hyperparameters must be a mapping or Hyperparameters, got {type(data).__name__}"
+            )
+        unknown = sorted(set(data) - set(HYPERPARAMETER_NAMES))
         if unknown:
-            raise ValueError(
-                f"unknown hyperparameter(s) {', '.join(unknown)}; valid ones are "
-                f"{', '.join(sorted(known))} (provider-specific settings go in options)"
+            raise InvalidArgumentError(
+                f"unknown hyperparameter(s) {', '.join(map(str, unknown))}",
+                hint=f"valid hyperparameters: {', '.join(HYPERPARAMETER_NAMES)} "
+                "(provider-specific settings go in options)",
             )
         return cls(**{k: v for k, v in data.items() if v is not None})
 
 
-Method = Literal["supervised", "dpo"]
+@dataclass(frozen=True)
+class ResolvedHyperparameters:
+    """The numbers a provider trains with once ``"auto"`` is decided (no ``"auto"`` left)."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    beta: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if self.beta is None:
+            del data["beta"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResolvedHyperparameters:
+        return cls(**_known(cls, data))
+
+
+Method = str
+"""A training method: "supervised", "dpo", or any other the provider declares in
+``Capabilities.methods``."""
 
 
 @dataclass(frozen=True)
 class JobSpec:
     """Everything needed to create a fine-tuning job, independent of the provider.
 
-    ``options`` holds provider-specific settings (LoRA rank, quantization, ...); each
-    provider declares and validates its own, and an unknown one is an error naming the valid
-    ones.
+    ``method`` is any method the provider declares (``Capabilities.methods``). ``options``
+    holds provider-specific settings (LoRA rank, quantization, ...); each provider declares
+    its own. Construction checks the kind of each field; ``Provider.validate_spec`` checks the
+    rest (method, ranges, options) once and returns a ``ValidatedSpec``. ``hyperparameters``
+    may be given as a mapping.
     """
 
     model: str
@@ -168,10 +193,27 @@ class JobSpec:
     integrations: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.method not in ("supervised", "dpo"):
-            raise ValueError(f"method must be 'supervised' or 'dpo', got {self.method!r}")
-        if self.method != "dpo" and self.hyperparameters.beta is not None:
-            raise ValueError("beta is a DPO hyperparameter; use method='dpo' or drop beta")
+        for name in ("model", "method"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
+        # A file id may still be "" while the file is not uploaded (validate_spec with
+        # check_files=False); the provider's check_files refuses it.
+        if not isinstance(self.training_file, str):
+            raise InvalidArgumentError(
+                f"training_file must be a file id (a string), got {self.training_file!r}"
+            )
+        if not isinstance(self.hyperparameters, Hyperparameters):
+            hp: Any = self.hyperparameters
+            object.__setattr__(self, "hyperparameters", Hyperparameters.from_dict(hp))
+        if self.seed is not None and (
+            isinstance(self.seed, bool) or not isinstance(self.seed, int)
+        ):
+            raise InvalidArgumentError(f"seed must be a whole number, got {self.seed!r}")
+        if not isinstance(self.options, Mapping):
+            raise InvalidArgumentError(f"options must be a mapping, got {self.options!r}")
+        if not isinstance(self.metadata, Mapping):
+            raise InvalidArgumentError(f"metadata must be a mapping, got {self.metadata!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,18 +231,22 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
-        return cls(
-            model=data["model"],
-            training_file=data["training_file"],
-            validation_file=data.get("validation_file"),
-            method=data.get("method", "supervised"),
-            hyperparameters=Hyperparameters.from_dict(data.get("hyperparameters")),
-            suffix=data.get("suffix"),
-            seed=data.get("seed"),
-            metadata=dict(data.get("metadata") or {}),
-            options=dict(data.get("options") or {}),
-            integrations=tuple(data.get("integrations") or ()),
-        )
+        return cls(**_spec_fields(data))
+
+
+def _spec_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "model": data["model"],
+        "training_file": data["training_file"],
+        "validation_file": data.get("validation_file"),
+        "method": data.get("method", "supervised"),
+        "hyperparameters": Hyperparameters.from_dict(data.get("hyperparameters")),
+        "suffix": data.get("suffix"),
+        "seed": data.get("seed"),
+        "metadata": dict(data.get("metadata") or {}),
+        "options": dict(data.get("options") or {}),
+        "integrations": tuple(data.get("integrations") or ()),
+    }
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class ContractProvider(Provider):
     def _stub(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    upload_file = get_file = create_job = get_job = list_jobs = _stub
+    upload_file = get_file = submit_job = get_job = list_jobs = _stub
     list_events = list_checkpoints = cancel_job = _stub
 
 

@@ -57,7 +57,8 @@ def test_validate_spec_fails_fast_with_clear_errors(
         values.update(changes)
         return JobSpec(**values)  # type: ignore[arg-type]
 
-    assert local_provider.validate_spec(spec(options={"lora_r": "8"})).options == {"lora_r": 8}
+    validated = local_provider.validate_spec(spec(options={"lora_r": "8"}))
+    assert validated.options.explicit_dict() == {"lora_r": 8}  # coerced, defaults apart
     with pytest.raises(ConfigurationError, match="lora_rank") as info:
         local_provider.validate_spec(spec(options={"lora_rank": 8}))
     assert "lora_r" in str(info.value)

@@ -26,14 +26,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from anytune.errors import ConflictError, NotFoundError
-from anytune.provider import Capabilities, DatasetRules, OptionSpec, ProgressCallback, Provider
+from anytune.provider import (
+    Capabilities,
+    DatasetRules,
+    OptionSpec,
+    ProgressCallback,
+    Provider,
+    ValidatedSpec,
+)
 from anytune.types import (
     Checkpoint,
     Event,
     FileObject,
     Job,
     JobError,
-    JobSpec,
     JobStatus,
     Metrics,
     is_terminal,
@@ -68,7 +74,7 @@ class InMemoryProvider(Provider):
 
     name: ClassVar[str] = "memory"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        pause_resume=True, methods=frozenset({"supervised", "dpo"})
+        pause_resume=True, methods=frozenset({"supervised", "dpo"}), file_management=True
     )
     default_poll_interval: ClassVar[float] = 0.0
     option_specs: ClassVar[Mapping[str, OptionSpec]] = {
@@ -118,12 +124,24 @@ class InMemoryProvider(Provider):
                 raise NotFoundError(f"no file {file_id!r}", provider=self.name)
             return self._store.files[file_id]
 
-    # -- jobs ----------------------------------------------------------------------------
-    def create_job(self, spec: JobSpec) -> Job:
-        spec = self.validate_spec(spec)
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[FileObject]:
         with self._store.lock:
-            for file_id in filter(None, (spec.training_file, spec.validation_file)):
-                self.get_file(file_id)
+            files = [f for f in self._store.files.values() if purpose in (None, f.purpose)]
+        # Ids grow with time (one counter), so sorting them is newest first.
+        return sorted(files, key=lambda f: f.id, reverse=True)[: max(0, limit)]
+
+    def delete_file(self, file_id: str) -> None:
+        with self._store.lock:
+            self.get_file(file_id)
+            del self._store.files[file_id]
+
+    # -- jobs ----------------------------------------------------------------------------
+    def check_files(self, spec: ValidatedSpec) -> None:
+        for file_id in filter(None, (spec.training_file, spec.validation_file)):
+            self.get_file(file_id)
+
+    def submit_job(self, spec: ValidatedSpec) -> Job:
+        with self._store.lock:
             job = Job(
                 id=self._id("ftjob"),
                 provider=self.name,
@@ -140,9 +158,9 @@ class InMemoryProvider(Provider):
             )
             state = _JobState(
                 job=job,
-                steps=int(spec.options.get("steps", 3)),
-                fail_code=spec.options.get("fail"),
-                checkpoint_every=max(1, int(spec.options.get("checkpoint_every", 1))),
+                steps=spec.options.get_int("steps") or 0,
+                fail_code=spec.options.get_str("fail"),
+                checkpoint_every=max(1, spec.options.get_int("checkpoint_every") or 1),
             )
             self._store.jobs[job.id] = state
             self._event(state, "Validating training file")
@@ -237,7 +255,13 @@ class InMemoryProvider(Provider):
         if after is None:
             return events
         ids = [e.id for e in events]
-        return events[ids.index(after) + 1 :] if after in ids else events
+        if after not in ids:
+            raise NotFoundError(
+                f"job {job_id} has no event {after!r}",
+                hint="pass an event id returned by list_events for this job, or none",
+                provider=self.name,
+            )
+        return events[ids.index(after) + 1 :]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         with self._store.lock:

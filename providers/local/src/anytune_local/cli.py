@@ -73,7 +73,9 @@ def make_tiny_model_command(directory: Path, seed: int, force: bool, as_json: bo
 @home_option
 def worker_log(job_id: str, lines: int, home: str | None) -> None:
     """Print the worker's log of JOB_ID (its output, tracebacks and torchrun messages)."""
-    log = _home(home) / "jobs" / job_id / "worker.log"
+    from anytune_local.storage import check_id
+
+    log = _home(home) / "jobs" / check_id("job", job_id) / "worker.log"
     if not log.is_file():
         raise NotFoundError(
             f"no worker log for {job_id} at {log}",

@@ -7,6 +7,7 @@ recipe) on its first use only.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,36 @@ def looks_like_path(model: str) -> bool:
     )
 
 
+_HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}")
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def hub_cache_dir() -> Path:
+    """Where huggingface_hub keeps downloaded models (its own environment variables)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    hf_home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
+    )
+    return Path(hf_home).expanduser() / "hub"
+
+
+def in_hub_cache(model: str) -> bool:
+    return (hub_cache_dir() / f"models--{model.replace('/', '--')}").is_dir()
+
+
+def _offline() -> str | None:
+    for name in _OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None
+
+
 def check_model(model: str) -> None:
-    """Raise ``ConfigurationError`` for a local model path that cannot be a model."""
+    """Raise ``ConfigurationError`` for a model that cannot be loaded: a path that does not
+    exist or is not a model, a name that cannot be a hub id, a relative path whose first
+    directory exists here (``runs/tiny``), or a hub id with downloads turned off and nothing
+    in the cache."""
     path = Path(model).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -43,10 +72,26 @@ def check_model(model: str) -> None:
                 "with `anytune local make-tiny-model DIR`",
             )
         return
-    if looks_like_path(model):
+    missing_path = ConfigurationError(
+        f"model path {model!r} does not exist (in {Path.cwd()})",
+        hint="pass an existing model directory (make a test one with `anytune local "
+        "make-tiny-model DIR`) or a hub id like Qwen/Qwen2.5-0.5B-Instruct",
+        provider="local",
+    )
+    if looks_like_path(model) or not _HUB_ID.fullmatch(model) or ".." in model:
+        raise missing_path
+    first = model.split("/", 1)[0]
+    if "/" in model and Path(first).is_dir() and not in_hub_cache(model):
+        # "runs/tiny" with a runs/ directory here is a path with a typo, not a hub id (it
+        # would fail a minute later with a connection error).
+        raise missing_path
+    offline = _offline()
+    if offline and not in_hub_cache(model):
         raise ConfigurationError(
-            f"model path {model!r} does not exist",
-            hint="pass an existing model directory or a hub id like Qwen/Qwen2.5-0.5B-Instruct",
+            f"model {model!r} is not a local directory and not in the Hugging Face cache "
+            f"({hub_cache_dir()}), and {offline} is set, so it cannot be downloaded",
+            hint=f"download it first (unset {offline}), or pass the path of a model directory",
+            provider="local",
         )
 
 

@@ -29,8 +29,10 @@ The rule for ``"auto"`` (``resolve_auto``), given ``n`` training examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
+from anytune.errors import InvalidArgumentError
 from anytune.provider import OptionSpec
 from anytune.types import AUTO, Hyperparameters
 
@@ -68,6 +70,15 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     ),
     "max_grad_norm": OptionSpec(float, 1.0, "gradient clipping (0 turns it off)"),
     "save_steps": OptionSpec(int, 0, "save a checkpoint every N steps (0: at every epoch end)"),
+    "save_total_limit": OptionSpec(
+        int, 0, "keep only the newest N checkpoints, removing older ones (0: keep all)"
+    ),
+    "save_optimizer_state": OptionSpec(
+        bool,
+        True,
+        "keep optimizer, scheduler and RNG state in each checkpoint, so a resume continues "
+        "exactly; false: checkpoints about 3x smaller, and a resume restarts the optimizer",
+    ),
     "eval_steps": OptionSpec(
         int, 0, "compute the validation loss every N steps (0: about 10 times per run)"
     ),
@@ -101,7 +112,55 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     ),
     "seed": OptionSpec(int, None, "random seed (default: the job's seed, else 0)"),
     "trust_remote_code": OptionSpec(bool, False, "allow model code from the hub (security risk)"),
+    "chat_template_kwargs": OptionSpec(
+        str,
+        "",
+        'chat template switches as a JSON object, e.g. {"enable_thinking": false}',
+    ),
 }
+
+
+OPTION_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    # name: (minimum, maximum, maximum excluded)
+    "lora_r": (1, None, False),
+    "lora_alpha": (1, None, False),
+    "lora_dropout": (0, 1, True),
+    "max_length": (1, None, False),
+    "gradient_accumulation_steps": (1, None, False),
+    "warmup_ratio": (0, 1, True),
+    "weight_decay": (0, None, False),
+    "max_grad_norm": (0, None, False),
+    "save_steps": (0, None, False),
+    "save_total_limit": (0, None, False),
+    "eval_steps": (0, None, False),
+    "logging_steps": (0, None, False),
+    "max_steps": (0, None, False),
+    "micro_batch_tokens": (1, None, False),
+    "nproc_per_node": (1, None, False),
+    "seed": (0, 2**32 - 1, False),
+}
+"""Allowed values of the numeric options, checked when a job is validated."""
+
+
+def check_ranges(options: Mapping[str, Any]) -> None:
+    """Raise ``InvalidArgumentError`` for the first option outside ``OPTION_RANGES``."""
+    for name, (low, high, high_open) in OPTION_RANGES.items():
+        value = options.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        too_low = low is not None and value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            if high is None:
+                allowed = f">= {low:g}"
+            else:
+                allowed = f"from {low:g} to {high:g}" + (" (excluded)" if high_open else "")
+            spec = OPTION_SPECS[name]
+            raise InvalidArgumentError(
+                f"option {name}={value!r} is out of range: it must be {allowed}",
+                hint=f"{name}: {spec.help} (default {spec.default!r})",
+                provider="local",
+            )
 
 
 def defaults() -> dict[str, Any]:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -69,16 +69,59 @@ def exit_status_of(pid: int) -> int | None:
     return None if child is None else child.poll()
 
 
+def python_argv(*args: str) -> list[str]:
+    """``python -P ARGS``: this interpreter, never importing from its working directory.
+
+    ``-P`` (Python 3.11+) keeps the current directory off ``sys.path`` while still reading
+    site-packages (editable installs are ``.pth`` files there) and ``PYTHONPATH``. Workers
+    also run in their job directory, so on older Pythons the directory on the path is one
+    anytune made, never the one the user typed ``anytune create`` in.
+    """
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe, *args]
+
+
+def isolated_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The environment for worker and training processes.
+
+    ``PYTHONSAFEPATH=1`` gives processes that others start for us (torchrun's ranks) the same
+    ``-P`` protection; ``PYTHONSTARTUP`` and ``PYTHONINSPECT`` are dropped as they run code.
+    """
+    env = dict(os.environ if base is None else base)
+    for name in ("PYTHONSTARTUP", "PYTHONINSPECT"):
+        env.pop(name, None)
+    env["PYTHONSAFEPATH"] = "1"
+    env.update(extra)
+    return env
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_APPEND) -> int:
+    """``os.open`` with mode 0600, tightening a file that exists with wider permissions."""
+    fd = os.open(path, flags, 0o600)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o600)
+    return fd
+
+
 def spawn_detached(
-    argv: Sequence[str], *, log_path: Path, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> int:
     """Start ``argv`` in its own session with output appended to ``log_path``; return its pid.
 
-    The new process does not die with this one (a CLI command may exit at once) and ignores
-    the terminal's Ctrl-C.
+    The new process does not die with this one (a CLI command may exit at once), ignores
+    the terminal's Ctrl-C, runs in ``cwd`` (default: the log's directory, never the user's
+    working directory) and creates files private to the user (umask 077).
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    workdir = cwd if cwd is not None else log_path.parent
+    with (
+        os.fdopen(open_private(log_path), "ab") as log,
+        open(os.devnull, "rb") as devnull,
+    ):
         proc = subprocess.Popen(
             list(argv),
             stdin=devnull,
@@ -87,6 +130,8 @@ def spawn_detached(
             start_new_session=True,
             close_fds=True,
             env=env,
+            cwd=workdir,
+            umask=0o077,
         )
     _spawned[proc.pid] = proc
     for pid, child in list(_spawned.items()):

@@ -41,9 +41,10 @@ from anytune.provider import (
     ProgressCallback,
     Provider,
     RenderedExample,
+    ValidatedSpec,
     validate_options,
 )
-from anytune.types import Checkpoint, Event, FileObject, Job, JobSpec
+from anytune.types import Checkpoint, Event, FileObject, Job
 from anytune_local import processes, scheduler
 from anytune_local.convert import to_job
 from anytune_local.files import file_object, store_file
@@ -88,9 +89,8 @@ class LocalProvider(Provider):
         return file_object(self._file(file_id))
 
     # -- jobs ----------------------------------------------------------------------------
-    def validate_spec(self, spec: JobSpec) -> JobSpec:
-        """Options, method, model path and that the files are uploaded and readable."""
-        spec = super().validate_spec(spec)
+    def check_spec(self, spec: ValidatedSpec) -> None:
+        """The model path, bitsandbytes for quantize, and how batch_size splits."""
         check_model(spec.model)
         if spec.options.get("quantize") in ("4bit", "8bit"):
             import importlib.util
@@ -102,12 +102,14 @@ class LocalProvider(Provider):
                     provider=self.name,
                 )
         self._check_batch_split(spec)
+
+    def check_files(self, spec: ValidatedSpec) -> None:
+        """The files are uploaded and readable."""
         for file_id in (spec.training_file, spec.validation_file):
             if file_id:
                 self._check_readable(self._file(file_id))
-        return spec
 
-    def _check_batch_split(self, spec: JobSpec) -> None:
+    def _check_batch_split(self, spec: ValidatedSpec) -> None:
         """An explicit batch_size must split evenly over processes and accumulation steps."""
         batch = spec.hyperparameters.batch_size
         processes_ = int(spec.options.get("nproc_per_node") or 1)
@@ -121,9 +123,8 @@ class LocalProvider(Provider):
                 provider=self.name,
             )
 
-    def create_job(self, spec: JobSpec) -> Job:
+    def submit_job(self, spec: ValidatedSpec) -> Job:
         """Record the job and start its worker; returns at once in ``validating_files``."""
-        spec = self.validate_spec(spec)
         stored = spec.to_dict()
         stored["base_model"] = resolve_model(spec.model)
         job_id = f"ftjob-{secrets.token_hex(12)}"

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     heartbeat REAL,
     training_pid INTEGER,
     attempt INTEGER NOT NULL DEFAULT 0,
-    resume_from TEXT
+    resume_from TEXT,
+    progress TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +63,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE INDEX IF NOT EXISTS checkpoints_job ON checkpoints(job_id, step);
 """
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE jobs ADD COLUMN progress TEXT",),
+}
+"""Statements that bring a store of schema version N up to ``SCHEMA_VERSION``."""
 
 EVENT_PREFIX = "ftevent-"
 CHECKPOINT_PREFIX = "ftckpt-"
@@ -109,6 +115,8 @@ class JobRecord:
     training_pid: int | None = None
     attempt: int = 0
     resume_from: str | None = None
+    progress: str | None = None
+    """The latest step metrics as JSON (``Metrics.to_dict()``), for ``status``."""
 
     @property
     def spec_dict(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def try_acquire_slot(store: Store, count: int) -> Slot | None:
     """Take any free slot of ``count`` without waiting."""
     store.slots_dir.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        fd = os.open(store.slots_dir / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = processes.open_private(store.slots_dir / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -123,7 +122,7 @@ def wait_for_slot(
 
 # -- workers -------------------------------------------------------------------------------
 def worker_argv(store: Store, job_id: str, *, attempt: int, resume: bool) -> list[str]:
-    argv = [sys.executable, "-m", "anytune_local.worker", "supervise"]
+    argv = processes.python_argv("-m", "anytune_local.worker", "supervise")
     argv += ["--home", str(store.home), "--job", job_id, "--attempt", str(attempt)]
     return [*argv, "--resume"] if resume else argv
 
@@ -131,12 +130,12 @@ def worker_argv(store: Store, job_id: str, *, attempt: int, resume: bool) -> lis
 def start_worker(store: Store, job_id: str, *, attempt: int, resume: bool = False) -> int:
     """Start the detached worker process that takes ``attempt`` of ``job_id`` to a final
     status (a worker started for an earlier attempt exits without touching the job)."""
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
+    job_dir = store.job_dir(job_id)
     pid = processes.spawn_detached(
         worker_argv(store, job_id, attempt=attempt, resume=resume),
-        log_path=store.job_dir(job_id) / "worker.log",
-        env=env,
+        log_path=job_dir / "worker.log",
+        env=processes.isolated_env(PYTHONUNBUFFERED="1"),
+        cwd=job_dir,
     )
     store.claim_worker(
         job_id,

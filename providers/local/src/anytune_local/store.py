@@ -18,26 +18,42 @@ No heavy imports here: ``anytune status`` must stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from anytune.errors import StorageError
 from anytune.types import Checkpoint, Event, Metrics
 from anytune_local.records import (
     ACTIVE_STATUSES,
     CHECKPOINT_PREFIX,
     EVENT_PREFIX,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
     FileRecord,
     JobRecord,
 )
+from anytune_local.storage import (
+    StoreBusyError,
+    check_id,
+    corrupt_store,
+    has_entries,
+    make_private_dir,
+    sqlite_state,
+    storage_error,
+    touch_private,
+)
 
+T = TypeVar("T")
 _JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 
 
@@ -48,40 +64,99 @@ def event_number(event_id: str) -> int:
     return int(event_id[len(EVENT_PREFIX) :])
 
 
-class Store:
-    """The SQLite file and the directories next to it. Cheap to construct."""
+LOCK_TIMEOUT_ENV = "ANYTUNE_LOCAL_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
+"""Seconds a write waits for another process's write lock (``$ANYTUNE_LOCAL_LOCK_TIMEOUT``)."""
 
-    def __init__(self, home: Path) -> None:
+
+def lock_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT
+
+
+class Store:
+    """The SQLite file and the directories next to it. Cheap to construct.
+
+    Every failure of the file system or of SQLite leaves as a ``StorageError`` (or
+    ``StoreBusyError`` for a lock held too long) naming the file and what to do.
+    """
+
+    def __init__(self, home: Path, *, timeout: float | None = None) -> None:
         self.home = home
         self.db_path = home / "store.sqlite3"
         self.files_dir = home / "files"
         self.jobs_dir = home / "jobs"
         self.slots_dir = home / "slots"
+        self.timeout = lock_timeout() if timeout is None else timeout
         self._ready = False
 
     # -- connections ---------------------------------------------------------------------
     def _init(self) -> None:
-        for directory in (self.home, self.files_dir, self.jobs_dir, self.slots_dir):
-            directory.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
         try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._open_existing_or_new()
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_error(exc, self.db_path, home=self.home) from exc
+        self._ready = True
+
+    def _open_existing_or_new(self) -> None:
+        if self.home.exists() and not self.home.is_dir():
+            raise storage_error(NotADirectoryError(errno.ENOTDIR, "not a directory"), self.home)
+        state = sqlite_state(self.db_path)
+        holds_data = has_entries(self.jobs_dir) or has_entries(self.files_dir)
+        if state == "other" or (state in ("empty", "missing") and holds_data):
+            # Starting a new database over a blank or missing one while jobs and files exist
+            # would silently orphan every job and adapter.
+            what = {
+                "empty": "it is empty (0 bytes) while jobs/ and files/ next to it hold data",
+                "other": "it is not a SQLite database",
+                "missing": "it is missing while jobs/ and files/ next to it hold data",
+            }[state]
+            raise corrupt_store(self.db_path, what)
+        for directory in (self.home, self.files_dir, self.jobs_dir, self.slots_dir):
+            make_private_dir(directory)
+        if state == "missing":
+            touch_private(self.db_path)
+        conn = sqlite3.connect(self.db_path, timeout=self.timeout, isolation_level=None)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.db_path} was written by a newer anytune-local (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION})",
+                    path=str(self.db_path),
+                    hint="upgrade anytune-local (pip install -U anytune-local)",
+                    provider="local",
+                )
+            if version != SCHEMA_VERSION:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
+                for statement in MIGRATIONS.get(version, ()):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         finally:
             conn.close()
-        self._ready = True
+        sidecars = (self.db_path.with_name(self.db_path.name + x) for x in ("-wal", "-shm"))
+        for path in (self.db_path, *sidecars):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mode & 0o077:
+                    path.chmod(0o600)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if not self._ready:
             self._init()
-        conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self.db_path, home=self.home) from exc
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA synchronous=NORMAL")
             yield conn
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_error(exc, self.db_path, home=self.home) from exc
         finally:
             conn.close()
 
@@ -93,12 +168,15 @@ class Store:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite may already have rolled back (disk full): keep the first error.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
     def job_dir(self, job_id: str) -> Path:
-        return self.jobs_dir / job_id
+        """``jobs/<job_id>``; an id that could leave the store is refused."""
+        return self.jobs_dir / check_id("job", job_id)
 
     # -- files ---------------------------------------------------------------------------
     def add_file(self, record: FileRecord) -> FileRecord:
@@ -119,9 +197,15 @@ class Store:
             row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
         return FileRecord(**dict(row)) if row is not None else None
 
-    def list_files(self) -> list[FileRecord]:
+    def list_files(self, *, limit: int | None = None) -> list[FileRecord]:
+        """Oldest first."""
+        query = "SELECT * FROM files ORDER BY created_at, rowid"
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            query += " LIMIT ?"
+            params = (limit,)
         with self._connect() as conn:
-            rows = conn.execute("SELECT * FROM files ORDER BY created_at").fetchall()
+            rows = conn.execute(query, params).fetchall()
         return [FileRecord(**dict(row)) for row in rows]
 
     def delete_file(self, file_id: str) -> None:
@@ -291,6 +375,20 @@ class Store:
             metrics=dict(metrics),
         )
 
+    def forget_missing_checkpoints(self, job_id: str) -> int:
+        """Drop the records of checkpoints whose directories are gone (``save_total_limit``
+        rotated them away); returns how many."""
+        gone = [
+            int(c.id[len(CHECKPOINT_PREFIX) :])
+            for c in self.list_checkpoints(job_id)
+            if not Path(c.fine_tuned_model_checkpoint).exists()
+        ]
+        if gone:
+            marks = ", ".join("?" for _ in gone)
+            with self._write() as conn:
+                conn.execute(f"DELETE FROM checkpoints WHERE id IN ({marks})", tuple(gone))
+        return len(gone)
+
     def delete_checkpoints(self, job_id: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM checkpoints WHERE job_id = ?", (job_id,))
@@ -314,6 +412,23 @@ class Store:
         ]
 
 
+def retry_busy(action: Callable[[], T], *, patience: float, what: str = "write") -> T:
+    """Run ``action``, retrying with backoff while the store is locked (up to ``patience``
+    seconds). For writes that must happen (a job's final status): a lock held by a stuck
+    process delays them, never loses them."""
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except StoreBusyError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            print(f"anytune: store locked, retrying the {what} in {delay:g} s: {exc.message}")
+            time.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+
 def _job(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**{name: row[name] for name in _JOB_COLUMNS})
 
@@ -329,5 +444,7 @@ __all__ = [
     "FileRecord",
     "JobRecord",
     "Store",
+    "StoreBusyError",
     "event_number",
+    "retry_busy",
 ]

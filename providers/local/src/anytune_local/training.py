@@ -30,6 +30,9 @@ def run_training(store: Store, job_id: str, request_path: Path, result_path: Pat
     rank = int(os.environ.get("RANK", "0"))
     reporter = StoreReporter(store, job_id, primary=rank == 0, parent_pid=os.getppid())
     outcome = _train(request_path, reporter)
+    # Queued reports (a store lock held during training) are written before the supervisor
+    # reads the result, so the checkpoints it resumes from are all recorded.
+    reporter.flush()
     if rank == 0:
         _write(result_path, outcome)
     elif not outcome["ok"]:

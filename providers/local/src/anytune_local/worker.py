@@ -28,12 +28,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from anytune_local import processes, scheduler
-from anytune_local.store import ACTIVE_STATUSES, JobRecord, Store
+from anytune.errors import StorageError
+from anytune_local import checkpoints, processes, scheduler
+from anytune_local.store import ACTIVE_STATUSES, JobRecord, Store, StoreBusyError, retry_busy
 from anytune_local.validation import validate_job_files
 
 TERMINATE_GRACE = 10.0
 """Seconds the training process gets to exit after SIGTERM before SIGKILL."""
+TRANSITION_PATIENCE = 3600.0
+"""Seconds a status change keeps retrying while another process holds the store's lock."""
+EVENT_PATIENCE = 120.0
 
 
 class _Terminated(Exception):
@@ -124,6 +128,7 @@ class Supervisor:
         result_path = self.job_dir / "result.json"
         for stale in self.job_dir.glob("result*.json"):
             stale.unlink()
+        record = self._check_resume_point(record)
         request = build_request(self.store, record)
         request_path.write_text(request.to_json(), encoding="utf-8")
         nproc = int(request.options.get("nproc_per_node") or 1)
@@ -135,13 +140,18 @@ class Supervisor:
         launcher = f" with torchrun ({nproc} processes)" if nproc > 1 else ""
         self._event(f"Job started (attempt {record.attempt + 1}){launcher}{resumed}.")
         argv = training_argv(self.store, self.job_id, request_path, result_path, nproc)
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        env = processes.isolated_env(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
         if nproc > 1:
             env.setdefault("OMP_NUM_THREADS", "1")
         self.training = True
         sys.stdout.flush()
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, env=env, preexec_fn=processes.die_with_parent
+            argv,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.job_dir,
+            umask=0o077,
+            preexec_fn=processes.die_with_parent,
         )
         self.store.update_job(self.job_id, training_pid=child.pid)
         try:
@@ -160,7 +170,10 @@ class Supervisor:
                 stopping = True
                 processes.terminate_tree(child.pid, grace=TERMINATE_GRACE)
             if time.monotonic() - last_heartbeat > scheduler.HEARTBEAT_INTERVAL:
-                self.store.update_job(self.job_id, heartbeat=time.time())
+                try:
+                    self.store.update_job(self.job_id, heartbeat=time.time())
+                except (StoreBusyError, StorageError) as exc:  # a missed heartbeat is harmless
+                    print(f"anytune worker: heartbeat not written: {exc.message}", flush=True)
                 last_heartbeat = time.monotonic()
             time.sleep(0.2)
 
@@ -222,6 +235,27 @@ class Supervisor:
         hint = scheduler.resume_hint(self.store, self.job_id)
         self._fail("worker_died", f"the worker was stopped by {signame}; {hint}")
 
+    def _check_resume_point(self, record: JobRecord) -> JobRecord:
+        """A checkpoint damaged since ``resume`` chose it gives way to the newest intact one."""
+        if not record.resume_from:
+            return record
+        within = self.job_dir / "checkpoints"
+        why = checkpoints.problem(Path(record.resume_from), within=within)
+        if why is None:
+            return record
+        choice = checkpoints.newest_usable(self.store, self.job_id)
+        self._event(
+            f"Checkpoint {record.resume_from} cannot be used ({why}); resuming "
+            f"{choice.describe()} instead.",
+            level="warn",
+        )
+        resume_from = str(choice.path) if choice.path else None
+        retry_busy(
+            lambda: self.store.update_job(self.job_id, resume_from=resume_from),
+            patience=TRANSITION_PATIENCE,
+        )
+        return self._record()
+
     # -- helpers --------------------------------------------------------------------------
     def _record(self) -> JobRecord:
         record = self.store.get_job(self.job_id)
@@ -230,12 +264,25 @@ class Supervisor:
         return record
 
     def _transition(self, from_statuses: tuple[str, ...], to_status: str, **fields: Any) -> bool:
-        return self.store.transition(
-            self.job_id, from_statuses, to_status, if_attempt=self.attempt, **fields
+        # A status change must happen: a lock held by another process delays it, never loses
+        # it (and never turns a finished training into a crash).
+        return retry_busy(
+            lambda: self.store.transition(
+                self.job_id, from_statuses, to_status, if_attempt=self.attempt, **fields
+            ),
+            patience=TRANSITION_PATIENCE,
+            what=f"move to {to_status}",
         )
 
     def _event(self, message: str, level: str = "info") -> None:
-        self.store.add_event(self.job_id, message, level=level)
+        try:
+            retry_busy(
+                lambda: self.store.add_event(self.job_id, message, level=level),
+                patience=EVENT_PATIENCE,
+                what="event",
+            )
+        except (StoreBusyError, StorageError) as exc:  # an event is not worth failing a job
+            print(f"anytune worker: event not written ({exc.message}): {message}", flush=True)
 
     def _fail(
         self, code: str, message: str, *, from_statuses: tuple[str, ...] = ACTIVE_STATUSES
@@ -325,8 +372,10 @@ def training_argv(
     worker = ["-m", "anytune_local.worker", "train", "--home", str(store.home), "--job", job_id]
     worker += ["--request", str(request_path), "--result", str(result_path)]
     if nproc <= 1:
-        return [sys.executable, *worker]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+        return processes.python_argv(*worker)
+    # torchrun starts each rank as `python -u -m ...`: PYTHONSAFEPATH (isolated_env) and the
+    # job directory as working directory keep those off the user's directory too.
+    launcher = processes.python_argv("-m", "torch.distributed.run", "--nnodes", "1")
     launcher += ["--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1"]
     launcher += ["--master_port", str(processes.free_port())]
     return [*launcher, *worker]

@@ -35,9 +35,10 @@ from anytune.provider import (
     OptionSpec,
     ProgressCallback,
     Provider,
+    ValidatedSpec,
 )
 from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
-from anytune.types import Checkpoint, Event, FileObject, Job, JobSpec, JobStatus, is_terminal
+from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal
 from anytune_openai import rules
 from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
 from anytune_openai._errors import ErrorContext, may_have_committed, translated
@@ -194,7 +195,7 @@ class OpenAIProvider(Provider):
         return self._uploads().get(file_id)
 
     # -- jobs ----------------------------------------------------------------------------
-    def create_job(self, spec: JobSpec) -> Job:
+    def submit_job(self, spec: ValidatedSpec) -> Job:
         """Create a job, exactly once.
 
         The SDK sends no idempotency key, so a create whose response was lost and is sent
@@ -203,7 +204,6 @@ class OpenAIProvider(Provider):
         (connection dropped, timeout, 5xx) that id is looked up before trying again. Passing
         your own ``anytune_request_id`` makes a create idempotent across runs as well.
         """
-        spec = self.validate_spec(spec)
         request_id = str(spec.metadata.get("anytune_request_id") or uuid.uuid4().hex)
         kwargs = create_arguments(spec, request_id)
         check_first = "anytune_request_id" in spec.metadata

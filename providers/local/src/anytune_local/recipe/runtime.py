@@ -94,6 +94,12 @@ def training_arguments(
         "eval_steps": eval_steps if has_validation else None,
         "save_strategy": "steps" if save_steps else "epoch",
         "save_steps": save_steps or 500,
+        # Retention: the Trainer removes the oldest checkpoints beyond the limit (the store
+        # forgets them when the next one is recorded).
+        "save_total_limit": int(options.get("save_total_limit") or 0) or None,
+        # Without optimizer/scheduler/RNG state a checkpoint is ~3x smaller; a resume from
+        # it starts the optimizer afresh (the worker says so).
+        "save_only_model": not bool(options.get("save_optimizer_state", True)),
         "report_to": "none",
         "disable_tqdm": True,
         "log_level": "warning",

@@ -76,7 +76,26 @@ def _trained_tokens(micro_batch: dict[str, Any]) -> torch.Tensor:
     return labels.ne(IGNORE_INDEX).sum()
 
 
-class MicroBatchTrainer(Trainer):
+class StopsAtMaxSteps(Trainer):
+    """A Trainer that takes no step once ``max_steps`` is reached.
+
+    The Trainer's loop checks for the end only after a step, so resuming from the final
+    checkpoint (a worker killed while saving the adapter) trained one step past
+    ``max_steps``. Handing it no batch ends the run where it stands; the weights are the
+    checkpoint's. Mix in before any Trainer class (DPO's too).
+    """
+
+    def get_batch_samples(
+        self, epoch_iterator: Iterator[Any], num_batches: int, device: torch.device
+    ) -> tuple[list[Any], Any]:
+        if 0 < self.state.max_steps <= self.state.global_step:
+            self.control.should_training_stop = True
+            return [], None
+        batches, count = super().get_batch_samples(epoch_iterator, num_batches, device)
+        return batches, count
+
+
+class MicroBatchTrainer(StopsAtMaxSteps):
     """A Trainer whose batches are lists of micro-batches (see ``recipe.batching``)."""
 
     def __init__(self, *args: Any, token_stats: TokenStats, **kwargs: Any):
@@ -91,6 +110,8 @@ class MicroBatchTrainer(Trainer):
         import torch
 
         batches, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if not batches:
+            return batches, None
         count = sum(
             (_trained_tokens(mb) for batch in batches for mb in batch["micro_batches"]),
             torch.zeros((), dtype=torch.long),
@@ -192,14 +213,18 @@ class ReporterCallback(TrainerCallback):
         self.stopped: str | None = None
         self.last_train_loss: float | None = None
         self.last_valid_loss: float | None = None
+        self._train_loss_step = 0
+        self._valid_loss_step = 0
         self._last_time = time.monotonic()
         self._last_real = 0
+        self._start_step = 0
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
     ) -> None:
         self._last_time = time.monotonic()
         self._last_real = self.stats.real if self.stats else 0
+        self._start_step = state.global_step
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
@@ -220,8 +245,9 @@ class ReporterCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **_: Any
     ) -> None:
         # Stopping ends the epoch early; its end-of-epoch save must not happen (a cancelled run
-        # keeps nothing, a paused one already saved at its step).
-        if self.stopped is not None:
+        # keeps nothing, a paused one already saved at its step). A run resumed at its last
+        # step trains nothing, and re-saving that step would list its checkpoint twice.
+        if self.stopped is not None or state.global_step == self._start_step:
             control.should_save = False
 
     def _stop_decision(self) -> str | None:
@@ -247,6 +273,7 @@ class ReporterCallback(TrainerCallback):
         total = state.max_steps
         if "eval_loss" in logs:
             self.last_valid_loss = float(logs["eval_loss"])
+            self._valid_loss_step = state.global_step
             if self.is_main:
                 self.reporter.event(
                     f"Step {state.global_step}/{total}: validation loss {self.last_valid_loss:.4f}",
@@ -269,6 +296,7 @@ class ReporterCallback(TrainerCallback):
             tokens_per_second = round(real / elapsed, 1)
             self._last_time, self._last_real = now, self.stats.real
         self.last_train_loss = float(logs["loss"])
+        self._train_loss_step = state.global_step
         if self.is_main:
             self.reporter.event(
                 f"Step {state.global_step}/{total}: training loss {self.last_train_loss:.4f}",
@@ -290,9 +318,13 @@ class ReporterCallback(TrainerCallback):
             self.stats.save(path, self.rank)
         if not self.is_main:
             return
+        # Each loss with the step it was measured at; a validation loss from an earlier step
+        # is left out rather than shown as this checkpoint's.
         metrics: dict[str, float] = {}
         if self.last_train_loss is not None:
             metrics["train_loss"] = self.last_train_loss
-        if self.last_valid_loss is not None:
+            metrics["train_loss_step"] = float(self._train_loss_step)
+        if self.last_valid_loss is not None and self._valid_loss_step == state.global_step:
             metrics["valid_loss"] = self.last_valid_loss
+            metrics["valid_loss_step"] = float(self._valid_loss_step)
         self.reporter.checkpoint(state.global_step, path, metrics)
