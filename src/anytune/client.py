@@ -20,7 +20,7 @@ from typing import Any, Literal, overload
 from anytune import registry
 from anytune.errors import InvalidArgumentError, JobError, NotFoundError
 from anytune.index import JobIndex
-from anytune.polling import EventCallback, EventCursor, StatusCallback, wait
+from anytune.polling import EventCallback, EventCursor, OutageCallback, StatusCallback, wait
 from anytune.provider import ProgressCallback, Provider
 from anytune.types import Checkpoint, Event, FileObject, Hyperparameters, Job, JobSpec, Method
 
@@ -357,6 +357,8 @@ class Jobs:
         on_event: EventCallback | None = None,
         on_status: StatusCallback | None = None,
         raise_on_failure: bool = True,
+        on_outage: OutageCallback | None = None,
+        max_outage: float | None = None,
     ) -> Job:
         """Poll until the job ends; see ``anytune.polling.wait``.
 
@@ -370,6 +372,8 @@ class Jobs:
             on_event=on_event,
             on_status=on_status,
             raise_on_failure=raise_on_failure,
+            on_outage=on_outage,
+            max_outage=max_outage,
         )
 
     def _wait(
@@ -382,8 +386,11 @@ class Jobs:
         on_status: StatusCallback | None,
         raise_on_failure: bool,
         sleep: Sleep | None = None,
+        on_outage: OutageCallback | None = None,
+        max_outage: float | None = None,
     ) -> Job:
         extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+        extra.update(on_outage=on_outage, max_outage=max_outage)
         try:
             job = wait(
                 self._provider,

@@ -1,22 +1,36 @@
 """A small local record of the jobs created through anytune: job id → provider.
 
 It lets ``anytune status JOB`` and ``anytune wait JOB`` find the right provider without
-``--provider``. One SQLite file, ``$ANYTUNE_HOME/index.sqlite3``. Secrets are never stored:
-only the provider's declared ``connection_options`` (e.g. a base URL).
+``--provider``. One SQLite file, ``$ANYTUNE_HOME/index.sqlite3``, private to the user (0600 in
+a 0700 directory). Secrets are never stored: only the provider's declared
+``connection_options`` (e.g. a base URL), with any ``user:password@`` and secret-looking
+query parameters removed from URLs.
+
+The index is a cache. Writing it (``record``, ``update_status``) never fails the operation
+that was done: a storage problem becomes an ``IndexWarning`` that names the file and says what
+to do. Reading it (``lookup``, ``list``, ``find``) raises ``StorageError`` with the same
+message, since the caller asked for what the index holds.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from anytune import config
+from anytune.errors import NotFoundError, StorageError
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -32,6 +46,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_id ON jobs (job_id);
 """
 
+_SECRET_QUERY = re.compile(r"(?i)(key|token|secret|password|passwd|signature|sig|auth)")
+
+
+class IndexWarning(UserWarning):
+    """The job index could not be written; the operation itself succeeded."""
+
 
 @dataclass(frozen=True)
 class IndexedJob:
@@ -44,6 +64,79 @@ class IndexedJob:
     last_status: str | None
 
 
+def public_url(value: str) -> str:
+    """``value`` without ``user:password@`` and without secret-looking query parameters,
+    when it is a URL; any other string unchanged."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    if not parts.scheme or not parts.netloc:
+        return value
+    netloc = parts.netloc.rpartition("@")[2]
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_QUERY.search(k)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def public_connection(connection: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection settings safe to store: JSON values, URLs stripped of credentials."""
+    safe: dict[str, Any] = {}
+    for key, value in connection.items():
+        if value is None:
+            continue
+        if not isinstance(value, (str, int, float, bool)):
+            value = str(value)  # e.g. a Path for `home`
+        safe[key] = public_url(value) if isinstance(value, str) else value
+    return safe
+
+
+def storage_error(path: Path, exc: BaseException, *, what: str = "job index") -> StorageError:
+    """A clear message for a storage failure of ``path``: which file, what, what to do."""
+    text = str(exc).lower()
+    err = getattr(exc, "errno", None)
+    aside = f"mv {path} {path}.broken"
+    if isinstance(exc, StorageError):
+        return exc
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(
+            f"{path}: anytune's {what} is corrupt ({exc})",
+            path=str(path),
+            hint=f"move it aside (`{aside}`) and anytune starts a new one; jobs recorded "
+            "in it are still reachable with --provider NAME",
+        )
+    if "full" in text or err == errno.ENOSPC:
+        return StorageError(
+            f"{path}: cannot write anytune's {what}: the disk is full",
+            path=str(path),
+            hint="free some disk space, or set ANYTUNE_HOME to a directory on another disk",
+        )
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"{path}: anytune's {what} stayed locked by another process ({exc})",
+            path=str(path),
+            hint="try again when the other anytune command has finished",
+        )
+    if (
+        "readonly" in text
+        or "read-only" in text
+        or "unable to open" in text
+        or err in (errno.EACCES, errno.EPERM, errno.EROFS)
+    ):
+        return StorageError(
+            f"{path}: cannot write anytune's {what} (read-only or permission denied)",
+            path=str(path),
+            hint=f"make {path.parent} writable by you, or set ANYTUNE_HOME to a writable "
+            "directory",
+        )
+    return StorageError(
+        f"{path}: cannot use anytune's {what} ({type(exc).__name__}: {exc})",
+        path=str(path),
+        hint=f"check the file and its directory; moving it aside (`{aside}`) starts a new one",
+    )
+
+
 class JobIndex:
     """The job index. Safe to use from several processes at once."""
 
@@ -52,7 +145,9 @@ class JobIndex:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite creates the -wal and -shm files with the database file's permissions, so a
+        # private database file keeps the whole index private.
+        config.private_file(self.path)
         conn = sqlite3.connect(self.path, timeout=30)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -61,6 +156,26 @@ class JobIndex:
                 yield conn
         finally:
             conn.close()
+
+    def _run(self, action: Callable[[sqlite3.Connection], T]) -> T:
+        """``action`` on a connection; storage failures become ``StorageError``."""
+        try:
+            with self._connect() as conn:
+                return action(conn)
+        except (sqlite3.Error, OSError, StorageError) as exc:
+            raise storage_error(self.path, exc) from None
+
+    def _write(self, action: Callable[[sqlite3.Connection], object]) -> bool:
+        """A cache write: on failure warn (naming the file and the fix) and return False."""
+        try:
+            self._run(action)
+        except StorageError as exc:
+            warnings.warn(
+                IndexWarning(f"{exc.message}; {exc.hint}" if exc.hint else exc.message),
+                stacklevel=3,
+            )
+            return False
+        return True
 
     def record(
         self,
@@ -71,43 +186,59 @@ class JobIndex:
         model: str | None = None,
         training_file: str | None = None,
         status: str | None = None,
-    ) -> None:
-        with self._connect() as conn:
-            conn.execute(
+    ) -> bool:
+        """Remember a job. Returns False (after an ``IndexWarning``) when it could not."""
+        row = (
+            job_id,
+            provider,
+            json.dumps(public_connection(connection or {})),
+            model,
+            training_file,
+            int(time.time()),
+            status,
+        )
+        return self._write(
+            lambda conn: conn.execute(
                 "INSERT INTO jobs (job_id, provider, connection, model, training_file,"
                 " created_at, last_status) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (provider, job_id) DO UPDATE SET last_status = excluded.last_status",
-                (
-                    job_id,
-                    provider,
-                    json.dumps(dict(connection or {})),
-                    model,
-                    training_file,
-                    int(time.time()),
-                    status,
-                ),
+                row,
             )
+        )
 
-    def update_status(self, job_id: str, provider: str, status: str) -> None:
+    def update_status(self, job_id: str, provider: str, status: str) -> bool:
+        """Refresh a recorded job's last status (nothing when the job is not recorded)."""
         if not self.path.exists():
-            return
-        with self._connect() as conn:
-            conn.execute(
+            return True
+        return self._write(
+            lambda conn: conn.execute(
                 "UPDATE jobs SET last_status = ? WHERE job_id = ? AND provider = ?",
                 (status, job_id, provider),
             )
+        )
 
     def lookup(self, job_id: str) -> list[IndexedJob]:
         """Every recorded job with this id (normally one; ids may repeat across providers)."""
         if not self.path.exists():
             return []
-        with self._connect() as conn:
-            rows = conn.execute(
+        rows = self._run(
+            lambda conn: conn.execute(
                 "SELECT job_id, provider, connection, model, training_file, created_at,"
                 " last_status FROM jobs WHERE job_id = ? ORDER BY created_at DESC",
                 (job_id,),
             ).fetchall()
+        )
         return [_row(r) for r in rows]
+
+    def find(self, job_id: str) -> IndexedJob:
+        """The most recent record of ``job_id``; ``NotFoundError`` saying what to do if none."""
+        found = self.lookup(job_id)
+        if not found:
+            raise NotFoundError(
+                f"job {job_id} is not in anytune's local index ({self.path})",
+                hint="pass --provider NAME (or Client(NAME)) for jobs created elsewhere",
+            )
+        return found[0]
 
     def list(self, *, provider: str | None = None, limit: int = 20) -> list[IndexedJob]:
         """Most recently created first."""
@@ -122,18 +253,24 @@ class JobIndex:
             query += " WHERE provider = ?"
             params = (provider,)
         query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        with self._connect() as conn:
-            rows = conn.execute(query, (*params, limit)).fetchall()
+        rows = self._run(lambda conn: conn.execute(query, (*params, limit)).fetchall())
         return [_row(r) for r in rows]
 
 
 def _row(row: tuple[Any, ...]) -> IndexedJob:
+    try:
+        connection = json.loads(row[2] or "{}")
+    except json.JSONDecodeError:
+        connection = {}  # a damaged row still names its provider
     return IndexedJob(
         job_id=row[0],
         provider=row[1],
-        connection=json.loads(row[2] or "{}"),
+        connection=connection if isinstance(connection, dict) else {},
         model=row[3],
         training_file=row[4],
         created_at=row[5],
         last_status=row[6],
     )
+
+
+__all__ = ["IndexWarning", "IndexedJob", "JobIndex", "public_connection", "public_url"]

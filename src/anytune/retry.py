@@ -16,6 +16,21 @@ DEFAULT_ATTEMPTS = 6
 MAX_BACKOFF = 30.0
 
 
+def backoff_delay(
+    attempt: int, error: BaseException | None, *, initial: float = 0.5, cap: float = MAX_BACKOFF
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1 = the first retry).
+
+    Exponential from ``initial``, capped at ``cap``, plus up to ``initial`` of jitter so that
+    many clients do not retry in step; never less than the provider's Retry-After.
+    """
+    exponent = max(0, attempt - 1)
+    delay = min(cap, initial * 2 ** min(exponent, 32)) + random.uniform(0, initial)
+    if isinstance(error, TransientError) and error.retry_after is not None:
+        delay = max(delay, float(error.retry_after))
+    return float(delay)
+
+
 def retry_transient(
     fn: Callable[[], T],
     *,
@@ -34,11 +49,7 @@ def retry_transient(
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        exponent = max(0, state.attempt_number - 1)
-        delay = min(MAX_BACKOFF, initial * 2**exponent) + random.uniform(0, initial)
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            delay = max(delay, float(exc.retry_after))
-        delay = float(delay)
+        delay = backoff_delay(state.attempt_number, exc, initial=initial)
         if deadline is not None:
             delay = max(0.0, min(delay, deadline - time.monotonic()))
         return delay

@@ -1,41 +1,81 @@
+"""Live progress of `anytune wait` (rich on a terminal, plain lines elsewhere)."""
+
 from __future__ import annotations
 
 import io
+import re
+import time
 
-from anytune.cli.render import Progress
+from anytune.cli.progress import Progress
+from anytune.polling import Outage
+from anytune.errors import ProviderConnectionError
 from anytune.types import Event, Job, JobStatus, Metrics
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
-def job(status: str) -> Job:
+
+def job(status: str, *, created_ago: int = 0) -> Job:
     return Job(
-        id="ftjob-1", provider="p", model="m", status=status, created_at=0, training_file="f"
+        id="ftjob-1",
+        provider="p",
+        model="m",
+        status=status,
+        created_at=int(time.time()) - created_ago,
+        training_file="f",
     )
 
 
-def step(n: int, loss: float) -> Event:
+def step(n: int, loss: float, **metrics: float) -> Event:
     return Event(
         id=f"e{n}",
         created_at=n,
         level="info",
         message=f"step {n}",
-        metrics=Metrics(step=n, total_steps=10, train_loss=loss),
+        metrics=Metrics(step=n, total_steps=10, train_loss=loss, **metrics),  # type: ignore[arg-type]
     )
 
 
-def test_live_progress_redraws_one_line_with_step_loss_elapsed_and_eta() -> None:
+def screen_lines(text: str) -> list[str]:
+    """What a terminal shows, line by line, once cursor codes are removed."""
+    return [line for line in re.split(r"[\r\n]", _ANSI.sub("", text)) if line.strip()]
+
+
+def test_live_lines_fit_an_80_column_terminal_with_percentage_epoch_and_speed() -> None:
     out = io.StringIO()
-    progress = Progress("ftjob-1", stream=out, live=True)
-    progress.on_status(job("running"))
-    progress.on_event(step(1, 2.0))
-    progress.on_event(step(3, 1.5))
-    progress.on_event(Event(id="w", created_at=4, level="warn", message="disk almost full"))
+    progress = Progress("ftjob-1", stream=out, live=True, width=80)
+    progress.on_status(job("running", created_ago=3600))
+    progress.on_status(job("running"))  # status unchanged: no new line
+    progress.on_event(step(1, 2.0, epoch=0.1, tokens_per_second=1500.0))
+    time.sleep(0.05)
+    progress.on_event(step(3, 1.5, epoch=0.3, tokens_per_second=1500.0, valid_loss=1.7))
+    progress.on_event(Event(id="w", created_at=4, level="warn", message="disk almost full " * 8))
     progress.finish()
-    text = out.getvalue()
-    assert "\n" in text and text.count("\n") == 2  # the warning line + the final newline
-    last = text.rsplit("\r", 1)[-1]
-    assert "step 3/10" in last and "loss 1.5000" in last and "elapsed 0:00:00" in last
-    assert "ETA" in last
-    assert "[warn] disk almost full" in text
+    lines = screen_lines(out.getvalue())
+    assert lines and all(len(line) <= 80 for line in lines), lines
+    bars = [line for line in lines if "step 3/10" in line]
+    assert bars, lines
+    assert "30%" in bars[-1] and "epoch 0.30" in bars[-1]
+    assert any("[warn] disk almost full" in line for line in lines)
+
+
+def test_elapsed_counts_from_the_job_creation_and_no_eta_before_two_steps() -> None:
+    progress = Progress("ftjob-1", stream=io.StringIO(), live=False)
+    progress.on_status(job("running", created_ago=3700))
+    progress.on_event(step(1, 2.0))
+    summary = progress.summary()
+    assert "elapsed 1:01:4" in summary  # since the job was created, not since wait started
+    assert "ETA" not in summary  # never a 0:00:00 first ETA
+    time.sleep(0.02)
+    progress.on_event(step(2, 1.8))
+    assert "ETA 0:00:0" in progress.summary()
+
+
+def test_valid_loss_says_the_step_it_was_measured_at() -> None:
+    progress = Progress("ftjob-1", stream=io.StringIO(), live=False)
+    progress.on_status(job("running"))
+    progress.on_event(step(4, 1.0, valid_loss=1.25))
+    progress.on_event(step(6, 0.9))
+    assert "valid 1.2500 @4" in progress.summary()
 
 
 def test_plain_progress_prints_lines_for_scripts() -> None:
@@ -48,5 +88,38 @@ def test_plain_progress_prints_lines_for_scripts() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "ftjob-1: queued"
     assert lines[1].endswith("step 1")
-    assert lines[2] == "ftjob-1: succeeded"
+    assert len(lines) == 2  # the end is reported once, by the command
     assert "\r" not in out.getvalue()
+
+
+def test_a_finished_job_replays_no_history() -> None:
+    out = io.StringIO()
+    progress = Progress("ftjob-1", stream=out, live=False)
+    for n in range(1, 9):
+        progress.on_event(step(n, 1.0))  # the whole history arrives before the first status
+    progress.on_status(job("succeeded"))
+    assert out.getvalue() == ""
+
+
+def test_reattaching_to_a_running_job_shows_only_the_latest_events() -> None:
+    out = io.StringIO()
+    progress = Progress("ftjob-1", stream=out, live=False)
+    for n in range(1, 9):
+        progress.on_event(step(n, 1.0))
+    progress.on_status(job("running"))
+    text = out.getvalue()
+    assert "3 earlier events" in text and "anytune events ftjob-1" in text
+    assert "step 8" in text and "step 3\n" not in text
+
+
+def test_outage_lines_now_and_then() -> None:
+    out = io.StringIO()
+    progress = Progress("ftjob-1", stream=out, live=False, quiet=True)
+    error = ProviderConnectionError("connection refused")
+    for attempt in range(1, 6):
+        progress.on_outage(Outage(attempt, attempt * 2.0, 4.0, error=error))
+    progress.on_outage(Outage(5, 12.0, 0.0, recovered=True))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2  # one note for the outage (not one per retry), one on recovery
+    assert "provider unreachable (connection refused); retrying in 4 s" in lines[0]
+    assert "answers again" in lines[1]

@@ -31,10 +31,12 @@ from anytune.dataset.report import (
     Problem,
     ValidationReport,
 )
-from anytune.dataset.rules import CHAT, DPO, UNKNOWN, check_example
+from anytune.dataset.rules import CHAT, DPO, UNKNOWN, check_example, detect_kind
 from anytune.dataset.tokens import EstimateTokenCounter, estimate_tokens
-from anytune.errors import ConfigurationError, DatasetError
+from anytune.errors import DatasetError, InvalidArgumentError
 from anytune.provider import DatasetRules, Provider, TokenCounter
+from anytune.spec import HyperparameterLimits
+from anytune.types import Hyperparameters
 
 METHODS = ("supervised", "dpo")
 DEFAULT_MAX_PROBLEMS = 1000
@@ -227,17 +229,28 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def _check_arguments(method: str, n_epochs: int | str | None) -> None:
+def _check_arguments(
+    method: str, n_epochs: int | str | None, limits: HyperparameterLimits | None = None
+) -> None:
+    """The same checks as creating a job: n_epochs within the provider's range."""
     if method not in METHODS:
-        raise ConfigurationError(
+        raise InvalidArgumentError(
             f"unknown method {method!r}", hint=f"use one of {', '.join(METHODS)}"
         )
-    if n_epochs != "auto" and (
-        isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1
-    ):
-        raise ConfigurationError(
-            f"n_epochs must be a whole number >= 1 or 'auto', got {n_epochs!r}"
+    if n_epochs != "auto" and (isinstance(n_epochs, bool) or not isinstance(n_epochs, int)):
+        raise InvalidArgumentError(
+            f"n_epochs must be a whole number or 'auto', got {n_epochs!r}"
         )
+    epochs = "auto" if n_epochs is None else n_epochs
+    (limits or HyperparameterLimits()).check(Hyperparameters(n_epochs=epochs))
+
+
+def sniff_method(path: str | Path) -> str:
+    """"dpo" when the first example of ``path`` is a preference example, else "supervised"."""
+    for raw in iter_lines(path):
+        if raw.error is None:
+            return "dpo" if detect_kind(raw.record) == DPO else "supervised"
+    return "supervised"
 
 
 def _check_path(path: Path) -> None:
@@ -259,6 +272,7 @@ def validate_file(
     provider: str | None = None,
     model: str | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    limits: HyperparameterLimits | None = None,
 ) -> ValidationReport:
     """Check a training file (and optionally a validation file) and gather statistics.
 
@@ -266,13 +280,14 @@ def validate_file(
     only the format is checked and tokens are estimated. ``n_epochs`` (a number, "auto" or
     None for auto) feeds the billed-token estimate. The validation file gets the same format
     and token rules, but not the minimum example count. ``provider`` / ``model`` only label
-    the report. Every problem is counted; the first ``max_problems`` line problems of each
+    the report; ``limits`` are the provider's hyperparameter ranges (``n_epochs`` is checked
+    against them, as creating the job would). Every problem is counted; the first ``max_problems`` line problems of each
     severity are kept in the report. Raises ``DatasetError`` only when a file cannot be
     opened at all; everything else is in the report (``report.ok``, ``report.raise_for_errors()``).
     """
     if n_epochs is None:
         n_epochs = "auto"
-    _check_arguments(method, n_epochs)
+    _check_arguments(method, n_epochs, limits)
     train_path = Path(path)
     valid_path = Path(validation_path) if validation_path is not None else None
     for p in (train_path, valid_path):
@@ -361,7 +376,14 @@ def validate_for_provider(
         provider=provider.name,
         model=model,
         max_problems=max_problems,
+        limits=getattr(provider, "hyperparameter_limits", None),
     )
 
 
-__all__ = ["DEFAULT_MAX_PROBLEMS", "METHODS", "validate_file", "validate_for_provider"]
+__all__ = [
+    "DEFAULT_MAX_PROBLEMS",
+    "METHODS",
+    "sniff_method",
+    "validate_file",
+    "validate_for_provider",
+]

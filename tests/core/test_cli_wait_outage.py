@@ -1,0 +1,108 @@
+"""`anytune wait` against a real HTTP provider on 127.0.0.1 that goes down and comes back:
+an outage is not the job's end (issue 9, item 6)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpmemory
+import pytest
+from click.testing import CliRunner, Result
+
+from anytune.cli import cli
+from anytune.testing import write_chat_jsonl
+from anytune.types import JobSpec
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[httpmemory.ProviderServer]:
+    httpmemory.register()
+    srv = httpmemory.ProviderServer().start()
+    yield srv
+    srv.stop()
+    httpmemory.unregister()
+
+
+def paused_job(server: httpmemory.ProviderServer, tmp_path: Path) -> str:
+    backend = server.backend
+    file_id = backend.upload_file(write_chat_jsonl(tmp_path / "t.jsonl")).id
+    job = backend.create_job(JobSpec(model="m", training_file=file_id, options={"steps": 2}))
+    backend.pause_job(job.id)
+    backend.get_job(job.id)  # the pause takes effect on the next read
+    return job.id
+
+
+def wait_cli(server: httpmemory.ProviderServer, job_id: str, *extra: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["wait", job_id, "-p", httpmemory.NAME, "-P", f"base_url={server.url}",
+         "--interval", "0.05", *extra],
+        catch_exceptions=False,
+    )
+
+
+def test_wait_keeps_waiting_through_an_outage_and_says_it_is_retrying(
+    server: httpmemory.ProviderServer, tmp_path: Path
+) -> None:
+    job_id = paused_job(server, tmp_path)
+
+    def outage() -> None:
+        time.sleep(0.3)
+        server.stop()  # connections are now refused
+        time.sleep(2.5)
+        server.start()
+        server.backend.resume_job(job_id)
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    result = wait_cli(server, job_id)
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert "provider unreachable" in result.stderr
+    assert "retrying in" in result.stderr
+    assert "the provider answers again" in result.stderr
+    assert result.stdout.strip().startswith("ft:m:")  # the fine-tuned model, alone
+
+
+def test_max_outage_stops_with_exit_75_and_says_the_job_keeps_running(
+    server: httpmemory.ProviderServer, tmp_path: Path
+) -> None:
+    job_id = paused_job(server, tmp_path)
+    threading.Timer(0.3, server.stop).start()
+    started = time.monotonic()
+    result = wait_cli(server, job_id, "--max-outage", "1")
+    assert result.exit_code == 75, result.output
+    assert time.monotonic() - started < 10
+    assert "has not answered for" in result.stderr
+    assert "the job keeps running" in result.stderr
+    assert f"anytune wait {job_id}" in result.stderr
+    assert f"anytune cancel {job_id}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_max_outage_json_error_on_stdout(
+    server: httpmemory.ProviderServer, tmp_path: Path
+) -> None:
+    import json
+
+    job_id = paused_job(server, tmp_path)
+    threading.Timer(0.3, server.stop).start()
+    result = wait_cli(server, job_id, "--max-outage", "0.5", "--json")
+    assert result.exit_code == 75
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "WaitStoppedError" and error["exit_code"] == 75
+    assert error["job"]["status"] == "paused"
+
+
+def test_timeout_during_an_outage_is_124_not_1(
+    server: httpmemory.ProviderServer, tmp_path: Path
+) -> None:
+    job_id = paused_job(server, tmp_path)
+    threading.Timer(0.2, server.stop).start()
+    result = wait_cli(server, job_id, "--timeout", "1.5")
+    assert result.exit_code == 124, result.output
+    assert "has not answered for" in result.stderr
+    assert f"anytune wait {job_id}" in result.stderr
