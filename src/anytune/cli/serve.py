@@ -82,6 +82,13 @@ def _is_loopback(host: str) -> bool:
     help="Largest file accepted in one upload (the Uploads API allows the same total).",
 )
 @click.option(
+    "--cache-seconds",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="How long one reading of a job from the provider is shared by its pollers.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -97,6 +104,7 @@ def serve(
     job_options: tuple[str, ...],
     data_dir: Path | None,
     max_upload_mb: int,
+    cache_seconds: float,
     log_level: str,
 ) -> None:
     """Serve OpenAI's files, fine-tuning, models and chat-completions API, backed by a provider.
@@ -137,6 +145,7 @@ def serve(
         models=parse_pairs(models, "--model"),
         job_options=options,
         max_upload_bytes=max_upload_mb * MB,
+        cache_seconds=cache_seconds,
     )
     app = wrap(create_app(settings_config, backend), settings_config)
     if keys.enabled:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from anytune.serve.errors import APIError, invalid, unknown_arguments
+from anytune.spec import HyperparameterLimits
 from anytune.types import Hyperparameters
 
 FIELDS = frozenset(
@@ -50,7 +51,9 @@ def _string(body: Mapping[str, Any], name: str, *, required: bool = False) -> st
     return value
 
 
-def _hyperparameters(value: Any, method: str, param: str) -> Hyperparameters:
+def _hyperparameters(
+    value: Any, method: str, param: str, limits: HyperparameterLimits
+) -> Hyperparameters:
     if value is None:
         return Hyperparameters()
     if not isinstance(value, Mapping):
@@ -64,8 +67,9 @@ def _hyperparameters(value: Any, method: str, param: str) -> Hyperparameters:
             param=f"{param}.{unknown[0]}",
         )
     for name, item in value.items():
+        # Field by field, so the error names OpenAI's param; the ranges are the provider's.
         try:
-            Hyperparameters.from_dict({name: item})
+            limits.check(Hyperparameters.from_dict({name: item}))
         except (TypeError, ValueError) as exc:
             raise invalid(
                 f"Invalid value for '{param}.{name}': {exc}", param=f"{param}.{name}"
@@ -73,12 +77,14 @@ def _hyperparameters(value: Any, method: str, param: str) -> Hyperparameters:
     return Hyperparameters.from_dict({k: v for k, v in value.items() if v is not None})
 
 
-def parse_method(body: Mapping[str, Any]) -> tuple[str, Hyperparameters]:
+def parse_method(
+    body: Mapping[str, Any], limits: HyperparameterLimits
+) -> tuple[str, Hyperparameters]:
     """The method and its hyperparameters, from ``method`` or the deprecated top level."""
     method_body = body.get("method")
     legacy = body.get("hyperparameters")
     if method_body is None:
-        return "supervised", _hyperparameters(legacy, "supervised", "hyperparameters")
+        return "supervised", _hyperparameters(legacy, "supervised", "hyperparameters", limits)
     if not isinstance(method_body, Mapping):
         raise invalid("Invalid type for 'method': expected an object.", param="method")
     kind = method_body.get("type")
@@ -112,10 +118,10 @@ def parse_method(body: Mapping[str, Any]) -> tuple[str, Hyperparameters]:
     if extra:
         raise unknown_arguments([f"method.{kind}.{name}" for name in extra])
     param = f"method.{kind}.hyperparameters"
-    return kind, _hyperparameters(inner.get("hyperparameters"), kind, param)
+    return kind, _hyperparameters(inner.get("hyperparameters"), kind, param, limits)
 
 
-def check_create(body: Any) -> dict[str, Any]:
+def check_create(body: Any, limits: HyperparameterLimits) -> dict[str, Any]:
     """The checked fields of a create request (a plain dict, stored with the job)."""
     if not isinstance(body, Mapping):
         raise invalid("The request body must be a JSON object.")
@@ -148,7 +154,7 @@ def check_create(body: Any) -> dict[str, Any]:
             "Invalid 'integrations': a list of at most 5 objects of type 'wandb'.",
             param="integrations",
         )
-    method, hyperparameters = parse_method(body)
+    method, hyperparameters = parse_method(body, limits)
     if method == "dpo" and hyperparameters.beta is None:
         hyperparameters = Hyperparameters(
             n_epochs=hyperparameters.n_epochs,

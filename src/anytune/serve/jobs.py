@@ -53,7 +53,7 @@ def _input_file(service: Service, project: str, file_id: str | None, param: str)
 
 
 def create(service: Service, project: str, body: Any) -> dict[str, Any]:
-    request = check_create(body)
+    request = check_create(body, service.provider.hyperparameter_limits)
     method = request["method"]
     training = _input_file(service, project, request["training_file"], "training_file")
     validation = _input_file(service, project, request["validation_file"], "validation_file")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
-from anytune.serve.deps import Project, Svc, blocking
+from anytune.serve import chat
+from anytune.serve.deps import Project, Svc, blocking, json_body
 from anytune.serve.errors import APIError
 from anytune.serve.service import Service
 from anytune.serve.shapes import model_json, page
@@ -50,3 +54,20 @@ async def delete_model(model: str, owner: Project, svc: Svc) -> dict[str, Any]:
 
     await blocking(delete)
     return {"id": model, "object": "model", "deleted": True}
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    request: Request, owner: Project, svc: Svc
+) -> dict[str, Any] | StreamingResponse:
+    parsed = chat.parse(await json_body(request))
+    result = await blocking(chat.complete, svc, owner, parsed)
+    if not parsed.stream:
+        return chat.completion_json(result)
+
+    async def events() -> AsyncIterator[bytes]:
+        for item in chat.chunks(result, parsed.include_usage):
+            yield f"data: {json.dumps(item)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
