@@ -114,3 +114,55 @@ def test_status_callback_sees_each_change_once(flaky: tuple[Flaky, str]) -> None
     statuses: list[str] = []
     wait(provider, job_id, interval=0, on_status=lambda j: statuses.append(str(j.status)))
     assert statuses == ["queued", "running", "succeeded"]
+
+
+def test_a_long_outage_is_waited_out_with_capped_backoff(flaky: tuple[Flaky, str]) -> None:
+    from anytune.errors import ProviderConnectionError
+    from anytune.polling import Outage
+
+    provider, job_id = flaky
+    provider.script = [ProviderConnectionError("connection refused") for _ in range(40)]
+    slept: list[float] = []
+    outages: list[Outage] = []
+    final = wait(provider, job_id, interval=0, sleep=slept.append, on_outage=outages.append)
+    assert final.status == JobStatus.SUCCEEDED
+    backoff = slept[:40]
+    assert sum(backoff) > 600  # far longer than the old ~2 minute give-up
+    assert max(backoff) <= 30 + 0.5  # capped (plus jitter)
+    assert [o.attempt for o in outages if not o.recovered] == list(range(1, 41))
+    assert [o.recovered for o in outages].count(True) == 1 and outages[-1].recovered
+
+
+def test_max_outage_stops_with_wait_stopped_error(flaky: tuple[Flaky, str]) -> None:
+    from anytune.errors import ProviderConnectionError, WaitStoppedError
+
+    provider, job_id = flaky
+    provider.script = [ProviderConnectionError("refused") for _ in range(1000)]
+    with pytest.raises(WaitStoppedError) as info:
+        wait(provider, job_id, interval=0, max_outage=0.3)
+    assert info.value.exit_code == 75
+    assert info.value.hint is not None and f"anytune wait {job_id}" in info.value.hint
+
+
+def test_a_non_retryable_error_after_the_first_poll_stops_waiting(
+    flaky: tuple[Flaky, str],
+) -> None:
+    from anytune.errors import AuthenticationError, WaitStoppedError
+
+    provider, job_id = flaky
+    calls = {"n": 0}
+    original = provider.get_job
+
+    def get_job(jid: str) -> Job:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise AuthenticationError("key revoked", hint="set OPENAI_API_KEY")
+        return original(jid)
+
+    provider.get_job = get_job  # type: ignore[method-assign]
+    with pytest.raises(WaitStoppedError) as info:
+        wait(provider, job_id, interval=0)
+    assert "key revoked" in info.value.message
+    assert info.value.job is not None  # the last state seen
+    assert info.value.hint is not None and "OPENAI_API_KEY" in info.value.hint
+    assert "keeps running" in info.value.hint

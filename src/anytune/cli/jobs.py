@@ -67,7 +67,7 @@ def on_job(
     try:
         return call(client)
     except NotFoundError as exc:
-        hint = _known_elsewhere(job_id, client.provider_name) if provider else None
+        hint = _known_elsewhere(job_id, provider) if provider else None
         if hint:
             exc.hint = f"{exc.hint}; {hint}" if exc.hint else hint
         raise
