@@ -35,7 +35,9 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def provider(server: FakeOpenAIServer) -> Iterator[OpenAIProvider]:
-    instance = OpenAIProvider(api_key=KEY, base_url=server.url, max_retries=3, timeout=5)
+    instance = OpenAIProvider(
+        api_key=KEY, base_url=server.url, max_retries=3, timeout=5, reconcile_seconds=1
+    )
     yield instance
     instance.close()
 

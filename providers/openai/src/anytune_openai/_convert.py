@@ -8,7 +8,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from anytune.errors import ConfigurationError
 from anytune.types import (
     AUTO,
     Checkpoint,
@@ -30,11 +29,6 @@ MAX_SUFFIX = 64
 
 def _wandb_from_options(options: Mapping[str, Any]) -> dict[str, Any] | None:
     if not options.get("wandb_project"):
-        if any(options.get(k) for k in ("wandb_entity", "wandb_name", "wandb_tags")):
-            raise ConfigurationError(
-                "wandb_entity, wandb_name and wandb_tags need wandb_project",
-                hint="add -o wandb_project=NAME",
-            )
         return None
     wandb: dict[str, Any] = {"project": options["wandb_project"]}
     for option, field in (("wandb_entity", "entity"), ("wandb_name", "name")):
@@ -46,21 +40,10 @@ def _wandb_from_options(options: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def create_arguments(spec: JobSpec, request_id: str) -> dict[str, Any]:
-    """Keyword arguments for ``client.fine_tuning.jobs.create``; checks OpenAI's limits."""
+    """Keyword arguments for ``client.fine_tuning.jobs.create``, for a spec that passed
+    ``_spec.check_spec`` (OpenAI's limits are checked there, before any upload)."""
     metadata = {k: str(v) for k, v in spec.metadata.items()}
     metadata[REQUEST_ID_KEY] = request_id
-    if len(metadata) > MAX_METADATA_PAIRS:
-        raise ConfigurationError(
-            f"too many metadata pairs ({len(spec.metadata)}): OpenAI allows "
-            f"{MAX_METADATA_PAIRS}, and anytune uses one ({REQUEST_ID_KEY}) to create each job "
-            "exactly once",
-            hint=f"keep at most {MAX_METADATA_PAIRS - 1} metadata pairs",
-        )
-    if spec.suffix is not None and len(spec.suffix) > MAX_SUFFIX:
-        raise ConfigurationError(
-            f"suffix is {len(spec.suffix)} characters; OpenAI allows {MAX_SUFFIX}",
-            hint="use a shorter --suffix",
-        )
     names = ["n_epochs", "batch_size", "learning_rate_multiplier"]
     if spec.method == "dpo":
         names.append("beta")
@@ -79,12 +62,6 @@ def create_arguments(spec: JobSpec, request_id: str) -> dict[str, Any]:
     if spec.seed is not None:
         kwargs["seed"] = spec.seed
     integrations = [dict(i) for i in spec.integrations]
-    for integration in integrations:
-        if integration.get("type") != "wandb" or not isinstance(integration.get("wandb"), Mapping):
-            raise ConfigurationError(
-                f"unsupported integration {integration!r}",
-                hint='OpenAI accepts {"type": "wandb", "wandb": {"project": ...}}',
-            )
     wandb = _wandb_from_options(spec.options)
     if wandb is not None:
         integrations.append(wandb)

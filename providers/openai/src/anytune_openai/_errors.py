@@ -33,6 +33,13 @@ class ErrorContext:
     secret: str | None
     """The API key, so that it can be scrubbed from anything shown."""
     timeout: float | None = None
+    others: tuple[str, ...] = ()
+    """More secrets to scrub: credentials given inside the base URL."""
+
+    def scrub(self, text: str) -> str:
+        for secret in (self.secret, *self.others):
+            text = scrub(text, secret)
+        return text
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -45,6 +52,26 @@ def scrub(text: str, secret: str | None) -> str:
             if len(piece) >= 10 and piece in text:
                 text = text.replace(piece, "***")
     return text
+
+
+def strip_userinfo(url: str) -> tuple[str, tuple[str, ...]]:
+    """``url`` without ``user:password@`` (never stored or shown), and the removed secrets.
+
+    >>> strip_userinfo("http://me:s3cret-pw@proxy:8080/v1")
+    ('http://proxy:8080/v1', ('me:s3cret-pw@', 's3cret-pw'))
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url, ()
+    if "@" not in parts.netloc:
+        return url, ()
+    userinfo, _, host = parts.netloc.rpartition("@")
+    password = userinfo.partition(":")[2]
+    secrets = tuple(s for s in (userinfo + "@", password) if s)
+    return urlunsplit(parts._replace(netloc=host)), secrets
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
@@ -84,7 +111,7 @@ def _server_message(exc: Any) -> str:
 def _status_error(exc: Any, ctx: ErrorContext) -> errors.AnytuneError:
     status: int = exc.status_code
     code: str | None = getattr(exc, "code", None)
-    message = scrub(_server_message(exc), ctx.secret)
+    message = ctx.scrub(_server_message(exc))
     request_id = getattr(exc, "request_id", None)
     where = f" (HTTP {status}{', request ' + request_id if request_id else ''})"
     p = ctx.provider
@@ -153,22 +180,22 @@ def translate(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | No
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f": {scrub(str(cause), ctx.secret)}" if cause else ""
+        detail = f": {ctx.scrub(str(cause))}" if cause else ""
         return errors.ProviderConnectionError(
             f"could not reach {ctx.provider}{detail}",
             hint="check the network and the base URL",
             provider=ctx.provider,
         )
     if isinstance(exc, openai.OpenAIError):
-        return errors.ConfigurationError(scrub(str(exc), ctx.secret), provider=ctx.provider)
+        return errors.ConfigurationError(ctx.scrub(str(exc)), provider=ctx.provider)
     return None
 
 
-def _scrub_exception(exc: BaseException, secret: str | None) -> None:
-    """Remove the key from the SDK exception kept as ``__cause__`` (shown by --debug)."""
-    exc.args = tuple(scrub(a, secret) if isinstance(a, str) else a for a in exc.args)
+def _scrub_exception(exc: BaseException, ctx: ErrorContext) -> None:
+    """Remove secrets from the SDK exception kept as ``__cause__`` (shown by --debug)."""
+    exc.args = tuple(ctx.scrub(a) if isinstance(a, str) else a for a in exc.args)
     if isinstance(getattr(exc, "message", None), str):
-        exc.message = scrub(exc.message, secret)  # type: ignore[attr-defined]
+        exc.message = ctx.scrub(exc.message)  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -182,7 +209,7 @@ def translated(ctx: ErrorContext) -> Iterator[None]:
         mapped = translate(exc, ctx)
         if mapped is None:
             raise
-        _scrub_exception(exc, ctx.secret)
+        _scrub_exception(exc, ctx)
         raise mapped from exc
 
 

@@ -2,7 +2,9 @@
 bytes twice reuses the first upload (after the provider confirms the file still exists).
 
 A small SQLite table under ``anytune.config.home()``: safe for concurrent processes, and it
-holds no secret (an account is its base URL plus organization and project, never the key).
+holds no secret (an account is its base URL -- credentials inside it removed -- plus
+organization and project, never the key). The file is private to the user (0600, in a
+directory created 0700: ``anytune.config.private_file``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+
+from anytune import config
+from anytune.errors import AnytuneError
 
 log = logging.getLogger("anytune.openai")
 
@@ -48,7 +53,8 @@ class FileCache:
 
     def _run(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it: its journal and WAL files copy the mode.
+            config.private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=30.0)
             try:
                 with conn:
@@ -56,7 +62,7 @@ class FileCache:
                     return list(conn.execute(sql, params).fetchall())
             finally:
                 conn.close()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, AnytuneError) as exc:
             log.debug("file cache %s unavailable: %s", self.path, exc)
             return []
 
@@ -79,4 +85,10 @@ class FileCache:
         self._run(
             "DELETE FROM uploaded_files WHERE account = ? AND sha256 = ? AND purpose = ?",
             (account, sha256, purpose),
+        )
+
+    def forget_file(self, account: str, file_id: str) -> None:
+        """Drop every record of ``file_id`` (it was deleted)."""
+        self._run(
+            "DELETE FROM uploaded_files WHERE account = ? AND file_id = ?", (account, file_id)
         )

@@ -1,6 +1,8 @@
 """Getting a local file to OpenAI: ``files.create`` up to the single-request limit, the Uploads
 API in parts above it, progress reported as bytes are sent, and the same content on the same
-account uploaded only once."""
+account uploaded only once -- also when several threads or processes upload it at the same time
+(``_lock.content_lock`` around the cache look-up and the upload). Listing and deleting files
+live here too, so that a deleted file is also dropped from the cache."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from anytune.provider import ProgressCallback
 from anytune.types import FileObject
 from anytune_openai._convert import to_file
 from anytune_openai._filecache import FileCache, sha256_of
+from anytune_openai._lock import content_lock
+from anytune_openai._paging import cursor, paged
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -69,6 +73,7 @@ class Uploader:
         account: str,
         call: Caller,
         cache: FileCache,
+        lock_dir: Path,
         single_request_limit: int = SINGLE_REQUEST_LIMIT,
         part_size: int = PART_SIZE,
     ):
@@ -78,11 +83,53 @@ class Uploader:
         self.account = account
         self.call = call
         self.cache = cache
+        self.lock_dir = lock_dir
         self.single_request_limit = single_request_limit
         self.part_size = part_size
 
     def get(self, file_id: str) -> FileObject:
         return self.call(lambda c: to_file(c.files.retrieve(file_id), self.provider))
+
+    def list(self, purpose: str | None, limit: int) -> list[FileObject]:
+        """Newest first, at most ``limit``."""
+        if limit <= 0:
+            return []
+        size = min(limit, 10_000)  # the API's own maximum page
+        files: list[FileObject] = []
+        items = paged(
+            lambda after: self.call(
+                lambda c: c.files.list(
+                    limit=size, order="desc", purpose=cursor(purpose), after=cursor(after)
+                )
+            ),
+            what=f"{self.provider} files",
+        )
+        for item in items:
+            files.append(to_file(item, self.provider))
+            if len(files) >= limit:
+                break
+        return files
+
+    def delete(self, file_id: str) -> None:
+        """Delete the file (``NotFoundError`` if there is none) and forget it in the cache, so
+        that the same content is uploaded again next time instead of reusing a dead id."""
+        sent = False
+
+        def send(client: OpenAI) -> Any:
+            import openai
+
+            nonlocal sent
+            try:
+                return client.files.delete(file_id)
+            except openai.NotFoundError:
+                if sent:  # a retry after a delete whose response was lost: it is gone
+                    return None
+                raise
+            finally:
+                sent = True
+
+        self.cache.forget_file(self.account, file_id)
+        self.call(send)
 
     def upload(self, path: Path, purpose: str, progress: ProgressCallback | None) -> FileObject:
         path = Path(path)
@@ -90,16 +137,19 @@ class Uploader:
             raise ConfigurationError(f"{path}: no such file", hint="check the path")
         size = path.stat().st_size
         digest = sha256_of(path)
-        reused = self._reuse(digest, size, purpose)
-        if reused is not None:
-            if progress is not None:
-                progress(size, size)
-            return reused
-        if size > self.single_request_limit:
-            uploaded = self._multipart(path, size, purpose, progress)
-        else:
-            uploaded = self._single(path, size, purpose, progress)
-        self.cache.put(self.account, digest, purpose, uploaded.id, size)
+        # Held across the look-up and the upload: whoever comes second finds the first's
+        # upload in the cache instead of sending the same bytes again.
+        with content_lock(self.lock_dir, digest):
+            reused = self._reuse(digest, size, purpose)
+            if reused is not None:
+                if progress is not None:
+                    progress(size, size)
+                return reused
+            if size > self.single_request_limit:
+                uploaded = self._multipart(path, size, purpose, progress)
+            else:
+                uploaded = self._single(path, size, purpose, progress)
+            self.cache.put(self.account, digest, purpose, uploaded.id, size)
         return replace(uploaded, sha256=digest)
 
     def _reuse(self, digest: str, size: int, purpose: str) -> FileObject | None:

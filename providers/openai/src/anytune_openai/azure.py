@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from anytune.errors import ConfigurationError
+from anytune_openai._errors import strip_userinfo
 from anytune_openai.provider import OpenAIProvider
 
 if TYPE_CHECKING:
@@ -55,14 +56,16 @@ class AzureOpenAIProvider(OpenAIProvider):
             multipart_threshold=multipart_threshold,
             part_size=part_size,
         )
-        self.endpoint = (endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/")
+        raw_endpoint = (endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/")
+        # Shown and recorded without credentials; the connection still gets them (base_url).
+        self.endpoint = strip_userinfo(raw_endpoint)[0]
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or None
         if base_url:
-            self.base_url = base_url.rstrip("/")
-        elif self.endpoint and not self.api_version:
-            self.base_url = f"{self.endpoint}/openai/v1"
-        elif self.endpoint:
-            self.base_url = f"{self.endpoint}/openai"
+            self.base_url = base_url
+        elif raw_endpoint and not self.api_version:
+            self.base_url = f"{raw_endpoint}/openai/v1"
+        elif raw_endpoint:
+            self.base_url = f"{raw_endpoint}/openai"
         else:
             self.base_url = ""
 
@@ -91,14 +94,14 @@ class AzureOpenAIProvider(OpenAIProvider):
             return openai.AzureOpenAI(
                 api_key=self._api_key,
                 api_version=self.api_version,
-                base_url=self.base_url,
+                base_url=self._connect_url,
                 organization=self.organization,
                 timeout=timeout,
                 max_retries=0,
             )
         return openai.OpenAI(
             api_key=self._api_key,
-            base_url=self.base_url,
+            base_url=self._connect_url,
             organization=self.organization,
             project=self.project,
             timeout=timeout,

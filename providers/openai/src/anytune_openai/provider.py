@@ -27,6 +27,7 @@ from anytune.errors import (
     ConfigurationError,
     ConflictError,
     InvalidRequestError,
+    NotFoundError,
     TransientError,
 )
 from anytune.provider import (
@@ -38,11 +39,14 @@ from anytune.provider import (
     ValidatedSpec,
 )
 from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
+from anytune.spec import HyperparameterLimits
 from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal
-from anytune_openai import rules
+from anytune_openai import _spec, rules
 from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
-from anytune_openai._errors import ErrorContext, may_have_committed, translated
+from anytune_openai._create import DEFAULT_WINDOW, CreateOnce
+from anytune_openai._errors import ErrorContext, may_have_committed, strip_userinfo, translated
 from anytune_openai._filecache import FileCache
+from anytune_openai._paging import cursor, paged
 from anytune_openai._upload import PART_SIZE, SINGLE_REQUEST_LIMIT, Uploader
 
 if TYPE_CHECKING:
@@ -72,16 +76,22 @@ class OpenAIProvider(Provider):
     Settings (explicit arguments win over the environment): ``api_key`` (OPENAI_API_KEY),
     ``base_url`` (OPENAI_BASE_URL), ``organization`` (OPENAI_ORG_ID), ``project``
     (OPENAI_PROJECT_ID), ``timeout`` (seconds per request), ``max_retries`` (retries of a
-    transient failure, default 5, backing off and honouring Retry-After).
+    transient failure, default 5, backing off and honouring Retry-After),
+    ``reconcile_seconds`` (how long a create whose outcome is unknown is looked for before it
+    is sent again, and duplicates after; default 10, see ``create_job``).
     ``multipart_threshold`` / ``part_size`` (bytes) choose when and how the Uploads API is
     used (512 MB / 64 MB by default).
+
+    Credentials inside ``base_url`` (``https://user:password@proxy/v1``) are used for the
+    connection but never kept in ``base_url``, stored or shown.
     """
 
     name: ClassVar[str] = "openai"
     key_env: ClassVar[str] = "OPENAI_API_KEY"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        pause_resume=True, checkpoints=True, methods=rules.METHODS
+        pause_resume=True, checkpoints=True, methods=rules.METHODS, file_management=True
     )
+    hyperparameter_limits: ClassVar[HyperparameterLimits] = _spec.LIMITS
     option_specs: ClassVar[Mapping[str, OptionSpec]] = {
         "wandb_project": OptionSpec(str, None, "send metrics to this Weights & Biases project"),
         "wandb_entity": OptionSpec(str, None, "W&B team or user (needs wandb_project)"),
@@ -103,11 +113,10 @@ class OpenAIProvider(Provider):
         *,
         multipart_threshold: int | str | None = None,
         part_size: int | str | None = None,
+        reconcile_seconds: float | str | None = None,
     ):
         self._api_key = api_key or os.environ.get(self.key_env) or None
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         self.organization = organization or os.environ.get("OPENAI_ORG_ID") or None
         self.project = project or os.environ.get("OPENAI_PROJECT_ID") or None
         self.timeout: float | None = _number("timeout", timeout, float)
@@ -115,6 +124,8 @@ class OpenAIProvider(Provider):
         self.attempts = 1 + (DEFAULT_ATTEMPTS - 1 if retries is None else max(0, retries))
         self._multipart_threshold = _number("multipart_threshold", multipart_threshold, int)
         self._part_size = _number("part_size", part_size, int)
+        window = _number("reconcile_seconds", reconcile_seconds, float)
+        self.reconcile_seconds: float = DEFAULT_WINDOW if window is None else max(0.0, window)
         self._sdk: OpenAI | None = None
         self._uploader: Uploader | None = None
         self._lock = threading.Lock()  # AsyncClient calls from worker threads
@@ -122,10 +133,22 @@ class OpenAIProvider(Provider):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without any credentials it was given with."""
+        return self._public_url
+
+    @base_url.setter
+    def base_url(self, value: str) -> None:
+        self._connect_url = value.rstrip("/")
+        self._public_url, self._url_secrets = strip_userinfo(self._connect_url)
+
     # -- plumbing ------------------------------------------------------------------------
     @property
     def _errors(self) -> ErrorContext:
-        return ErrorContext(self.name, self.key_env, self._api_key, self.timeout)
+        return ErrorContext(
+            self.name, self.key_env, self._api_key, self.timeout, others=self._url_secrets
+        )
 
     def _account(self) -> str:
         """Who owns uploaded files, for content reuse: never includes the key."""
@@ -144,7 +167,7 @@ class OpenAIProvider(Provider):
 
         return openai.OpenAI(
             api_key=self._api_key,
-            base_url=self.base_url,
+            base_url=self._connect_url,
             organization=self.organization,
             project=self.project,
             timeout=self.timeout if self.timeout is not None else openai.NOT_GIVEN,
@@ -180,6 +203,7 @@ class OpenAIProvider(Provider):
                 account=self._account(),
                 call=self._call,
                 cache=FileCache(config.home() / "openai-files.sqlite3"),
+                lock_dir=config.home() / "openai-upload-locks",
                 single_request_limit=self._multipart_threshold or SINGLE_REQUEST_LIMIT,
                 part_size=self._part_size or PART_SIZE,
             )
@@ -194,120 +218,122 @@ class OpenAIProvider(Provider):
     def get_file(self, file_id: str) -> FileObject:
         return self._uploads().get(file_id)
 
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[FileObject]:
+        """Uploaded files, newest first (only those of ``purpose`` if given), at most ``limit``."""
+        return self._uploads().list(purpose, limit)
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete an uploaded file (and forget it as an upload to reuse)."""
+        self._uploads().delete(file_id)
+
     # -- jobs ----------------------------------------------------------------------------
+    def check_spec(self, spec: ValidatedSpec) -> None:
+        """OpenAI's limits on the create request (seed, suffix, metadata, integrations), so
+        that a bad value is refused before anything is uploaded or sent."""
+        _spec.check_spec(spec, self.name)
+
     def submit_job(self, spec: ValidatedSpec) -> Job:
-        """Create a job, exactly once.
+        """Create a job, exactly once (see ``anytune_openai._create``).
 
         The SDK sends no idempotency key, so a create whose response was lost and is sent
         again would start a second, billed job. Each create carries a client-generated id in
         ``metadata["anytune_request_id"]``; after any failure that may have reached the server
-        (connection dropped, timeout, 5xx) that id is looked up before trying again. Passing
-        your own ``anytune_request_id`` makes a create idempotent across runs as well.
+        (connection dropped, timeout, 5xx) that id is looked up, for up to
+        ``reconcile_seconds``, before trying again, and duplicates found after re-sending are
+        cancelled and reported (``DuplicateJobWarning``). Passing your own
+        ``anytune_request_id`` makes a create idempotent across runs as well.
         """
         request_id = str(spec.metadata.get("anytune_request_id") or uuid.uuid4().hex)
         kwargs = create_arguments(spec, request_id)
-        check_first = "anytune_request_id" in spec.metadata
+        return CreateOnce(
+            provider=self.name,
+            request_id=request_id,
+            send=lambda: self._once(
+                lambda c: to_job(c.fine_tuning.jobs.create(**kwargs), self.name)
+            ),
+            lookup=lambda: self._jobs_with_request_id(request_id),
+            cancel=self.cancel_job,
+            attempts=self.attempts,
+            window=self.reconcile_seconds,
+            user_request_id="anytune_request_id" in spec.metadata,
+            on_retry=self._log,
+        ).run()
 
-        def attempt() -> Job:
-            nonlocal check_first
-            if check_first:
-                existing = self._find_by_request_id(request_id)
-                if existing is not None:
-                    log.info("%s: create already took effect as %s", self.name, existing.id)
-                    return existing
-            try:
-                return self._once(lambda c: to_job(c.fine_tuning.jobs.create(**kwargs), self.name))
-            except TransientError as exc:
-                check_first = check_first or may_have_committed(exc)
-                raise
-
-        try:
-            return retry_transient(attempt, attempts=self.attempts, on_retry=self._log)
-        except TransientError as exc:
-            if check_first:
-                try:
-                    found = self._find_by_request_id(request_id)
-                except TransientError:
-                    found = None
-                if found is not None:
-                    return found
-                exc.hint = (
-                    f"the job may or may not exist; create again with metadata "
-                    f"anytune_request_id={request_id} to reuse it instead of starting another"
+    def _jobs_with_request_id(self, request_id: str) -> list[Job]:
+        """Every job carrying ``request_id`` (one request in the usual case; no retry: the
+        caller decides what an unknown answer means)."""
+        items = paged(
+            lambda after: self._once(
+                lambda c: c.fine_tuning.jobs.list(
+                    metadata={"anytune_request_id": request_id},
+                    limit=PAGE_SIZE,
+                    after=cursor(after),
                 )
-            raise
-
-    def _find_by_request_id(self, request_id: str) -> Job | None:
-        def lookup(client: OpenAI) -> Any:
-            page = client.fine_tuning.jobs.list(
-                metadata={"anytune_request_id": request_id}, limit=PAGE_SIZE
-            )
-            # Checked here too, in case a server ignores the metadata filter.
-            return next((j for j in page.data if request_id_of(j) == request_id), None)
-
-        found = self._once(lookup)
-        return to_job(found, self.name) if found is not None else None
+            ),
+            what=f"{self.name} jobs",
+            max_pages=10,
+        )
+        # Checked here too, in case a server ignores the metadata filter.
+        return [to_job(j, self.name) for j in items if request_id_of(j) == request_id]
 
     def get_job(self, job_id: str) -> Job:
         return self._call(lambda c: to_job(c.fine_tuning.jobs.retrieve(job_id), self.name))
 
     def list_jobs(self, *, limit: int = 20) -> list[Job]:
+        if limit <= 0:
+            return []
+        size = min(PAGE_SIZE, limit)
         jobs: list[Job] = []
-        after: str | None = None
-        while len(jobs) < limit:
-            size = min(PAGE_SIZE, limit - len(jobs))
-            page = self._call(
-                lambda c, a=after, n=size: c.fine_tuning.jobs.list(  # type: ignore[misc]
-                    limit=n, **({"after": a} if a else {})
-                )
-            )
-            jobs.extend(to_job(j, self.name) for j in page.data)
-            if not page.data or not page.has_more:
+        items = paged(
+            lambda after: self._call(
+                lambda c: c.fine_tuning.jobs.list(limit=size, after=cursor(after))
+            ),
+            what=f"{self.name} jobs",
+        )
+        for item in items:
+            jobs.append(to_job(item, self.name))
+            if len(jobs) >= limit:
                 break
-            after = page.data[-1].id
-        return jobs[:limit]
+        return jobs
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
-        """Events strictly after ``after``, oldest first.
+        """Events strictly after ``after``, oldest first; ``NotFoundError`` if the job has no
+        event ``after`` (taking it as "from the start" would deliver the history twice).
 
         The API lists newest first and pages towards older events, so only the newest pages
         are read, until the cursor shows up: one request per poll in the usual case.
         """
         newest_first: list[Event] = []
-        seen: set[str] = set()
-        page_after: str | None = None
-        while True:
-            page = self._call(
-                lambda c, a=page_after: c.fine_tuning.jobs.list_events(  # type: ignore[misc]
-                    job_id, limit=PAGE_SIZE, **({"after": a} if a else {})
+        items = paged(
+            lambda page_after: self._call(
+                lambda c: c.fine_tuning.jobs.list_events(
+                    job_id, limit=PAGE_SIZE, after=cursor(page_after)
                 )
-            )
-            for item in page.data:
-                if after is not None and item.id == after:
-                    return newest_first[::-1]
-                if item.id not in seen:
-                    seen.add(item.id)
-                    newest_first.append(to_event(item))
-            if not page.data or not page.has_more:
-                break
-            page_after = page.data[-1].id
+            ),
+            what=f"{self.name} events of {job_id}",
+        )
+        for item in items:
+            if after is not None and item.id == after:
+                return newest_first[::-1]
+            newest_first.append(to_event(item))
         if after is not None:
-            log.info("%s: event %s not found in job %s; returning all", self.name, after, job_id)
+            raise NotFoundError(
+                f"job {job_id} has no event {after}",
+                hint="list the events without a cursor to start from the beginning",
+                provider=self.name,
+            )
         return newest_first[::-1]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        checkpoints: list[Checkpoint] = []
-        after: str | None = None
-        while True:
-            page = self._call(
-                lambda c, a=after: c.fine_tuning.jobs.checkpoints.list(  # type: ignore[misc]
-                    job_id, limit=PAGE_SIZE, **({"after": a} if a else {})
+        items = paged(
+            lambda after: self._call(
+                lambda c: c.fine_tuning.jobs.checkpoints.list(
+                    job_id, limit=PAGE_SIZE, after=cursor(after)
                 )
-            )
-            checkpoints.extend(to_checkpoint(cp) for cp in page.data)
-            if not page.data or not page.has_more:
-                break
-            after = page.data[-1].id
+            ),
+            what=f"{self.name} checkpoints of {job_id}",
+        )
+        checkpoints = [to_checkpoint(cp) for cp in items]
         return sorted(checkpoints, key=lambda cp: (cp.step, cp.created_at))
 
     def cancel_job(self, job_id: str) -> Job:

@@ -16,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
         description="A local fake of OpenAI's fine-tuning API (for demos and benchmarks).",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
-    parser.add_argument("--api-key", default=TEST_API_KEY, help="the key clients must send")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="the only key accepted (default: any key; the banner suggests one)",
+    )
     parser.add_argument("--steps", type=int, default=6, help="training steps per job")
     parser.add_argument(
         "--advance",
@@ -26,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tick-seconds", type=float, default=0.5, help="seconds per step")
     args = parser.parse_args(argv)
+    if args.advance == "time" and not args.tick_seconds > 0:
+        parser.error("--tick-seconds must be > 0")
     server = FakeOpenAIServer(
         api_key=args.api_key,
         port=args.port,
@@ -33,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         advance=args.advance,
         tick_seconds=args.tick_seconds,
     ).start()
+    # KEY=VALUE lines, ready for `export`; what is accepted goes to stderr.
     print(f"OPENAI_BASE_URL={server.url}", flush=True)
+    print(f"OPENAI_API_KEY={args.api_key or TEST_API_KEY}", flush=True)
+    accepted = "only this key" if args.api_key else "any key (--api-key KEY to require one)"
+    print(f"fake OpenAI server: accepting {accepted}; Ctrl-C stops it", file=sys.stderr)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -43,17 +43,54 @@ class Request:
 
 
 def _page(
-    items: list[dict[str, Any]], query: Mapping[str, list[str]], default: int
+    items: list[dict[str, Any]],
+    query: Mapping[str, list[str]],
+    default: int,
+    *,
+    max_limit: int = 100,
+    repeat: bool = False,
 ) -> dict[str, Any]:
-    """OpenAI's cursor pagination over ``items`` (already in API order)."""
-    limit = max(1, min(100, int(query["limit"][0]) if query.get("limit") else default))
-    after = query["after"][0] if query.get("after") else None
+    """OpenAI's cursor pagination over ``items`` (already in API order).
+
+    ``repeat``: behave like a broken server that ignores ``after`` and always says there is
+    more (the first page, again and again).
+    """
+    limit = max(1, min(max_limit, int(query["limit"][0]) if query.get("limit") else default))
+    after = query["after"][0] if query.get("after") and not repeat else None
     start = 0
     if after is not None:
         ids = [i["id"] for i in items]
         start = ids.index(after) + 1 if after in ids else len(items)
     chunk = items[start : start + limit]
-    return {"object": "list", "data": chunk, "has_more": start + limit < len(items)}
+    return {
+        "object": "list",
+        "data": chunk,
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+        "has_more": bool(chunk) and (repeat or start + limit < len(items)),
+    }
+
+
+def _refusal(body: Mapping[str, Any]) -> Response | None:
+    """What OpenAI refuses in a create-job body (limits from its OpenAPI document)."""
+    metadata = body.get("metadata") or {}
+    if len(metadata) > 16:
+        return error(400, "Invalid 'metadata': too many properties (max 16).", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
+            return error(
+                400,
+                f"Invalid 'metadata.{key[:64]}': keys take up to 64 characters and values "
+                "are strings of up to 512.",
+                param="metadata",
+            )
+    suffix = body.get("suffix")
+    if suffix is not None and not 1 <= len(suffix) <= 64:
+        return error(400, "suffix must be 1 to 64 characters", param="suffix")
+    seed = body.get("seed")
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed <= 2_147_483_647):
+        return error(400, f"Invalid 'seed': {seed}. Expected 0 to 2147483647.", param="seed")
+    return None
 
 
 class FakeAPI:
@@ -72,6 +109,8 @@ class FakeAPI:
     ):
         if advance not in ("poll", "time"):
             raise ValueError("advance must be 'poll' or 'time'")
+        if advance == "time" and not tick_seconds > 0:
+            raise ValueError("tick_seconds must be > 0")
         self.lock = threading.RLock()
         self.runner = JobRunner(total_steps=total_steps)
         self.advance = advance
@@ -83,6 +122,8 @@ class FakeAPI:
         self.uploads: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, bytes] = {}
         self.jobs: dict[str, FakeJob] = {}
+        self.repeating: set[str] = set()
+        """List routes (templates) that answer like a broken server: see ``_page``."""
         self.routes: list[tuple[str, re.Pattern[str], str, Callable[[Request], Response]]] = []
         for method, template, handler in [
             ("POST", "/v1/files", self.create_file),
@@ -141,8 +182,15 @@ class FakeAPI:
 
     def list_files(self, req: Request) -> Response:
         purpose = req.query["purpose"][0] if req.query.get("purpose") else None
-        files = [f for f in reversed(self.files.values()) if purpose in (None, f["purpose"])]
-        return 200, _page(files, req.query, 10000)
+        files = [f for f in self.files.values() if purpose in (None, f["purpose"])]
+        if (req.query.get("order") or ["desc"])[0] != "asc":
+            files.reverse()
+        return 200, self._list("GET /v1/files", files, req, 10000, max_limit=10000)
+
+    def _list(
+        self, route: str, items: list[dict[str, Any]], req: Request, default: int, **kw: Any
+    ) -> dict[str, Any]:
+        return _page(items, req.query, default, repeat=route in self.repeating, **kw)
 
     def get_file(self, req: Request) -> Response:
         file = self.files.get(req.params["id"])
@@ -255,12 +303,11 @@ class FakeAPI:
             file_id = body.get(name)
             if (name == "training_file" or file_id) and file_id not in self.files:
                 return error(400, f"invalid {name}: {file_id}", param=name)
+        refused = _refusal(body)
+        if refused is not None:
+            return refused
         metadata = body.get("metadata") or {}
-        if len(metadata) > 16:
-            return error(400, "Invalid 'metadata': too many properties (max 16).", param="metadata")
         suffix = body.get("suffix")
-        if suffix is not None and len(suffix) > 64:
-            return error(400, "suffix must be at most 64 characters", param="suffix")
         method = body.get("method") or {"type": "supervised"}
         kind = method.get("type", "supervised")
         if kind not in ("supervised", "dpo"):
@@ -303,8 +350,7 @@ class FakeAPI:
         if job is None:
             return error(404, f"Could not find fine-tune: {job_id}", code="fine_tune_not_found")
         if self.advance == "time":
-            while not job.terminal and time.monotonic() - job.last_tick >= self.tick_seconds:
-                self.runner.tick(job)
+            self.runner.catch_up(job, self.tick_seconds)
         return job
 
     def list_jobs(self, req: Request) -> Response:
@@ -318,7 +364,7 @@ class FakeAPI:
             for j in reversed(self.jobs.values())
             if all((j.data.get("metadata") or {}).get(k) == v for k, v in wanted.items())
         ]
-        return 200, _page(jobs, req.query, 20)
+        return 200, self._list("GET /v1/fine_tuning/jobs", jobs, req, 20)
 
     def get_job(self, req: Request) -> Response:
         job = self._job(req.params["id"])
@@ -333,13 +379,15 @@ class FakeAPI:
         job = self._job(req.params["id"])
         if isinstance(job, tuple):
             return job
-        return 200, _page(job.events[::-1], req.query, 20)
+        route = "GET /v1/fine_tuning/jobs/{id}/events"
+        return 200, self._list(route, job.events[::-1], req, 20)
 
     def list_checkpoints(self, req: Request) -> Response:
         job = self._job(req.params["id"])
         if isinstance(job, tuple):
             return job
-        return 200, _page(job.checkpoints[::-1], req.query, 10)
+        route = "GET /v1/fine_tuning/jobs/{id}/checkpoints"
+        return 200, self._list(route, job.checkpoints[::-1], req, 10)
 
     def cancel_job(self, req: Request) -> Response:
         job = self._job(req.params["id"])

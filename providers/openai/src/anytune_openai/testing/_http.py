@@ -67,6 +67,10 @@ class RecordedRequest:
     status: int | None = None
     """The status answered; None when the connection was dropped."""
     fault: str | None = None
+    body: Any = None
+    """With ``record_bodies``: the JSON body, or the multipart field names as a list."""
+    response: Any = None
+    """With ``record_bodies``: the JSON answered (None when nothing was answered)."""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -86,9 +90,21 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def _recorded_body(self, body: bytes) -> Any:
+        content_type = self.headers.get("Content-Type", "")
+        try:
+            if content_type.startswith("multipart/form-data"):
+                return sorted(parse_multipart(body, content_type))
+            return json.loads(body) if body else None
+        except ValueError:
+            return None
+
     def _send(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
+        current = getattr(self, "_current", None)
+        if current is not None and self.server.fake.record_bodies:
+            current.response = copy.deepcopy(payload)
         body = json.dumps(payload).encode()
         # The client may have given up already (a scripted delay past its timeout).
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -134,6 +150,9 @@ class Handler(BaseHTTPRequestHandler):
             else None,
         )
         fake._record(record)
+        self._current = record
+        if fake.record_bodies:
+            record.body = self._recorded_body(body)
 
         if not fake._authorized(self.headers):
             status, payload = fake._unauthorized(self.headers)

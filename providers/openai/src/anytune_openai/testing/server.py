@@ -33,7 +33,11 @@ class FakeOpenAIServer:
     - ``api_key``: the only key accepted (None: any). ``echo_key_in_errors`` makes the 401
       body repeat the full key, as a hostile server might, to test that clients scrub it.
     - jobs advance per poll (each ``GET`` of a job: ``ticks_per_poll`` steps) or by time
-      (``advance="time"``, one step per ``tick_seconds``); ``total_steps`` training steps.
+      (``advance="time"``, one step per ``tick_seconds`` elapsed); ``total_steps`` training
+      steps.
+    - ``record_bodies``: also keep each request's JSON body (or multipart field names) and
+      each JSON answer in ``requests``, e.g. to validate them against OpenAI's OpenAPI
+      document. Off by default, to keep a long-running server's memory flat.
     """
 
     def __init__(
@@ -47,9 +51,11 @@ class FakeOpenAIServer:
         ticks_per_poll: int = 1,
         tick_seconds: float = 0.2,
         echo_key_in_errors: bool = False,
+        record_bodies: bool = False,
     ):
         self.api_key = api_key
         self.echo_key_in_errors = echo_key_in_errors
+        self.record_bodies = record_bodies
         self.api = FakeAPI(
             total_steps=total_steps,
             advance=advance,
@@ -114,7 +120,12 @@ class FakeOpenAIServer:
         commit: bool = False,
     ) -> Fault:
         """Script a fault for the next ``times`` requests to ``route`` ("POST /v1/files",
-        "GET /v1/fine_tuning/jobs/{id}", or a concrete path). See ``Fault``."""
+        "GET /v1/fine_tuning/jobs/{id}", or a concrete path). See ``Fault``.
+
+        A late commit (the server commits a create after the client gave up on it):
+        ``fail_next(route, delay=4)`` with a client timeout under 4 s. The request is
+        handled -- the job created -- only when the delay is over, and the answer goes to a
+        client that is no longer listening. (``commit=True`` commits first, then delays.)"""
         if status is None and drop is None and not delay:
             raise ValueError("a fault needs a status, a drop or a delay")
         fault = Fault(
@@ -147,6 +158,14 @@ class FakeOpenAIServer:
         with self.api.lock:
             for _ in range(ticks):
                 self.api.runner.tick(self.api.jobs[job_id])
+
+    def repeat_pages(self, route: str, on: bool = True) -> None:
+        """Make a list route ("GET /v1/fine_tuning/jobs/{id}/events", ...) answer like a
+        broken server: ``after`` ignored, the first page again and again, ``has_more`` true."""
+        with self.api.lock:
+            if route not in {f"{m} {t}" for m, _, t, _ in self.api.routes}:
+                raise ValueError(f"no such route: {route}")
+            (self.api.repeating.add if on else self.api.repeating.discard)(route)
 
     def delete_file(self, file_id: str) -> None:
         with self.api.lock:
