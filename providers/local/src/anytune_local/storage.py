@@ -55,7 +55,9 @@ def make_private_dir(path: Path) -> Path:
         try:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except FileExistsError:
-            raise storage_error(NotADirectoryError(errno.ENOTDIR, "not a directory"), path) from None
+            raise storage_error(
+                NotADirectoryError(errno.ENOTDIR, "not a directory"), path
+            ) from None
     with contextlib.suppress(OSError):
         if path.stat().st_mode & 0o077:
             path.chmod(0o700)
@@ -98,7 +100,7 @@ def storage_error(exc: BaseException, path: Path, *, home: Path | None = None) -
             f"(if it persists, see which process holds it with `fuser {path}`)",
             provider=PROVIDER,
         )
-    if code in _FULL or "disk is full" in text or "database or disk is full" in text:
+    if code in _FULL or "disk is full" in text or ("i/o error" in text and _nearly_full(where)):
         return StorageError(
             f"{path}: no space left on the device",
             path=str(path),
@@ -114,7 +116,7 @@ def storage_error(exc: BaseException, path: Path, *, home: Path | None = None) -
             hint="move that file away, or set ANYTUNE_HOME (or --home) to another directory",
             provider=PROVIDER,
         )
-    if code in _READ_ONLY or "readonly" in text or "read-only" in text:
+    if code in _READ_ONLY or "readonly" in text or "read-only" in text or _read_only(where):
         return StorageError(
             f"{path}: cannot write (a read-only file system, or no permission)",
             path=str(path),
@@ -152,6 +154,29 @@ def corrupt_store(path: Path, what: str) -> StorageError:
         "directories next to it",
         provider=PROVIDER,
     )
+
+
+def _nearly_full(directory: Path) -> bool:
+    """SQLite reports a full disk met while growing its -wal/-shm files as a plain "disk I/O
+    error": tell the two apart by the free space left."""
+    for candidate in (directory, *directory.parents):
+        with contextlib.suppress(OSError):
+            if candidate.exists():
+                fs = os.statvfs(candidate)
+                return fs.f_bavail * fs.f_frsize < 1 << 20
+    return False
+
+
+def _read_only(directory: Path) -> bool:
+    """SQLite says "unable to open database file" when it cannot create its -shm file on a
+    read-only file system (or in a directory this user cannot write)."""
+    for candidate in (directory, *directory.parents):
+        if candidate.exists():
+            with contextlib.suppress(OSError):
+                if os.statvfs(candidate).f_flag & os.ST_RDONLY:
+                    return True
+            return not os.access(candidate, os.W_OK)
+    return False
 
 
 def has_entries(directory: Path) -> bool:
