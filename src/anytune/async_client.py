@@ -36,7 +36,7 @@ from anytune.client import (
     stoppable_sleep,
 )
 from anytune.index import JobIndex
-from anytune.polling import EventCallback, EventCursor, StatusCallback
+from anytune.polling import EventCallback, EventCursor, OutageCallback, StatusCallback
 from anytune.provider import ProgressCallback, Provider
 from anytune.types import Event, FileObject, Hyperparameters, Job, JobSpec, Method
 
@@ -113,6 +113,82 @@ class AsyncEventCursor:
         return await asyncio.to_thread(self._cursor.fetch)
 
 
+class EventStream(AsyncIterator[Event]):
+    """``AsyncJobs.events(follow=True)``: new events until the job ends.
+
+    Polling starts at the first ``__anext__`` and stops when the job ends, when the stream
+    is closed (``aclose()``, or ``async with contextlib.aclosing(...)``), when the awaiting
+    task is cancelled, or when the stream is dropped (no event loop needed for that).
+    """
+
+    def __init__(self, provider: Provider, job_id: str, *, after: str | None, interval: float):
+        self._provider = provider
+        self._job_id = job_id
+        self._after = after
+        self._interval = interval
+        self._queue: asyncio.Queue[Event | _End] | None = None
+        self._follower: Follower | None = None
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    def _start(self) -> asyncio.Queue[Event | _End]:
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Queue[Event | _End] = asyncio.Queue()
+
+        # The thread holds the queue and the loop, never this object, so dropping the
+        # stream lets __del__ stop it.
+        def hand_over(item: Event | _End) -> None:
+            try:
+                loop.call_soon_threadsafe(pending.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                raise _Stopped from None
+
+        def finished(error: BaseException | None) -> None:
+            with contextlib.suppress(_Stopped):
+                hand_over(_End(error))
+
+        self._follower = Follower(
+            self._provider,
+            self._job_id,
+            after=self._after,
+            interval=self._interval,
+            deliver=hand_over,
+            finished=finished,
+        )
+        return pending
+
+    async def __anext__(self) -> Event:
+        if self._done:
+            raise StopAsyncIteration
+        if self._queue is None:
+            self._queue = self._start()
+        try:
+            item = await self._queue.get()
+        except BaseException:  # cancelled: stop polling too
+            self.stop()
+            raise
+        if isinstance(item, _End):
+            self.stop()
+            if item.error is not None:
+                raise item.error
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop polling (the thread ends at its next sleep or event)."""
+        self._done = True
+        if self._follower is not None:
+            self._follower.stop()
+
+    def __del__(self) -> None:
+        self.stop()
+
+
 class AsyncJobs:
     def __init__(self, jobs: Jobs):
         self._jobs = jobs
@@ -182,33 +258,8 @@ class AsyncJobs:
             return asyncio.to_thread(self._jobs.events, job_id, after=after)
         return self._follow(job_id, after, self._jobs._interval(interval))
 
-    async def _follow(
-        self, job_id: str, after: str | None, interval: float
-    ) -> AsyncIterator[Event]:
-        loop = asyncio.get_running_loop()
-        pending: asyncio.Queue[Event | _End] = asyncio.Queue()
-
-        def hand_over(item: Event | _End) -> None:
-            try:
-                loop.call_soon_threadsafe(pending.put_nowait, item)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                raise _Stopped from None
-
-        follower = Follower(
-            self._jobs._provider,
-            job_id,
-            after=after,
-            interval=interval,
-            deliver=hand_over,
-            finished=lambda error: _quietly(hand_over, _End(error)),
-        )
-        try:
-            while not isinstance(item := await pending.get(), _End):
-                yield item
-        finally:
-            follower.stop()
-        if item.error is not None:
-            raise item.error
+    def _follow(self, job_id: str, after: str | None, interval: float) -> EventStream:
+        return EventStream(self._jobs._provider, job_id, after=after, interval=interval)
 
     async def checkpoints(self, job_id: str) -> CheckpointList:
         return await asyncio.to_thread(self._jobs.checkpoints, job_id)
@@ -231,8 +282,13 @@ class AsyncJobs:
         on_event: EventCallback | None = None,
         on_status: StatusCallback | None = None,
         raise_on_failure: bool = True,
+        on_outage: OutageCallback | None = None,
+        max_outage: float | None = None,
     ) -> Job:
-        """Like ``Client.jobs.wait``; cancelling the awaiting task stops the polling thread."""
+        """Like ``Client.jobs.wait``; cancelling the awaiting task stops the polling thread.
+
+        The callbacks run in the polling thread, as with ``Client``.
+        """
         stop = threading.Event()
 
         def run() -> Job:
@@ -244,6 +300,8 @@ class AsyncJobs:
                 on_status=on_status,
                 raise_on_failure=raise_on_failure,
                 sleep=stoppable_sleep(stop),
+                on_outage=on_outage,
+                max_outage=max_outage,
             )
 
         try:
@@ -257,9 +315,4 @@ class AsyncJobs:
         return AsyncEventCursor(self._jobs.cursor(job_id, after=after))
 
 
-def _quietly(hand_over: Any, item: _End) -> None:
-    with contextlib.suppress(_Stopped):
-        hand_over(item)
-
-
-__all__ = ["AsyncClient", "AsyncEventCursor", "AsyncFiles", "AsyncJobs"]
+__all__ = ["AsyncClient", "AsyncEventCursor", "AsyncFiles", "AsyncJobs", "EventStream"]
