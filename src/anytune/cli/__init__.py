@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "data": ("anytune.cli.data:data", "Inspect training data (render: what is trained)."),
     "upload": ("anytune.cli.submit:upload", "Upload a training file to a provider."),
+    "files": ("anytune.cli.files:files", "List or delete a provider's uploaded files."),
     "create": ("anytune.cli.submit:create", "Create a fine-tuning job."),
     "run": ("anytune.cli.submit:run", "Validate, upload, create and wait, in one go."),
     "status": ("anytune.cli.jobs:status", "Show a job."),
