@@ -246,7 +246,7 @@ def test_validate_usage_and_file_errors(tmp_path: Path) -> None:
     path = write(tmp_path / "t.jsonl", ex("a", "b"))
     bad_epochs = run("validate", str(path), "--n-epochs", "zero")
     assert bad_epochs.exit_code == 2
-    assert "'zero' is not a whole number >= 1 or 'auto'" in bad_epochs.output
+    assert "'zero' is not a whole number or 'auto'" in bad_epochs.output
     missing = run("validate", str(tmp_path / "nope.jsonl"))
     assert missing.exit_code == 1
     assert f"Error: {tmp_path / 'nope.jsonl'}: no such file" in missing.stderr
@@ -284,7 +284,7 @@ def test_prepare_then_validate(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert f"Wrote 2 examples to {out}." in result.stdout
-    assert "dropped 1 duplicate(s)" in result.stdout
+    assert "dropped 1 duplicate;" in result.stdout
     assert run("validate", str(out)).exit_code == 0
     again = run("prepare", str(source), "-o", str(out), "--input-field", "q", "--output-field", "a")
     assert again.exit_code == 1
@@ -440,3 +440,124 @@ def test_validate_imports_no_ml_or_vendor_library(tmp_path: Path) -> None:
 
 def test_help_imports_no_ml_or_vendor_library() -> None:
     assert probe("--help") == {"exit": 0, "heavy": []}
+
+
+# -- hostile lines -------------------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # json's parser recurses once per level
+
+
+def test_a_100k_deep_line_is_one_bad_line_everywhere(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.jsonl", ex("a", "b"), DEEP, ex("c", "d"))
+    validated = run("validate", str(path), "--json")
+    assert validated.exit_code == 1
+    report = json.loads(validated.stdout)
+    assert [e["line"] for e in report["errors"]] == [2]
+    assert "nested too deeply" in report["errors"][0]["message"]
+    assert report["stats"]["train"]["counted_examples"] == 2  # went on to line 3
+
+    rendered = run("data", "render", str(path), "-p", "contracttest", "-m", "tiny", "-n", "3")
+    assert f"{path}:2: JSON nested too deeply" in rendered.stderr
+    assert f"=== {path}:3" in rendered.stdout
+
+    records = write(
+        tmp_path / "r.jsonl", {"input": "q", "output": "a"}, DEEP, {"input": "q2", "output": "a2"}
+    )
+    prepared = run("prepare", str(records), "-o", str(tmp_path / "out.jsonl"), "--skip-invalid")
+    assert prepared.exit_code == 0, prepared.output
+    assert f"{records}:2" in prepared.stderr and "nested too deeply" in prepared.stderr
+
+    created = run("create", "-p", "memory", "-m", "b", "-t", str(path))
+    assert created.exit_code == 1
+    assert f"{path}:2: JSON nested too deeply" in created.stderr
+    assert "RecursionError" not in created.output and "unexpected" not in created.output
+
+
+# -- wording and formats (issue 10, item 15) -----------------------------------------------
+
+
+def test_counts_are_singular_when_one(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.jsonl", ex("a", "b"), "not json")
+    result = run("validate", str(path))
+    assert "NOT USABLE: 1 error; fix it and run again." in result.stdout
+    records = write(tmp_path / "r.jsonl", {"input": "q", "output": "a"})
+    prepared = run("prepare", str(records), "-o", str(tmp_path / "o.jsonl"))
+    assert f"Wrote 1 example to {tmp_path / 'o.jsonl'}." in prepared.stdout
+    assert "Read 1 record; dropped 0 duplicates; skipped 0 bad records." in prepared.stdout
+
+
+def test_estimate_label_says_what_it_adds_and_unpriced_tokens_are_not_billed(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "t.jsonl", ex("a", "b"), ex("c", "d"))
+    text = run("validate", str(path), "-p", "memory", "--n-epochs", "1").stdout
+    assert "+3 per message, +3 per example" in text
+    assert "billed" not in text  # the memory provider has no price
+    assert "x 1 epoch (" in text
+
+
+def test_exact_is_never_said_twice() -> None:
+    from anytune.dataset.report import FileStats, ValidationReport, _token_label
+
+    report = ValidationReport(
+        method="supervised", train=FileStats("t"), tokens_exact=True, token_counter="o200k_base (exact)"
+    )
+    assert _token_label(report) == "o200k_base (exact)"
+
+
+def test_validate_on_a_csv_points_to_prepare(tmp_path: Path) -> None:
+    for name in ("qa.csv", "qa.txt"):
+        path = tmp_path / name
+        path.write_text("input,output\nhi,hello\n")
+        result = run("validate", str(path))
+        assert result.exit_code == 1
+        assert "looks like CSV, not JSONL" in result.stdout
+        assert f"anytune prepare {path}" in result.stdout
+
+
+def test_prepare_on_training_jsonl_says_there_is_nothing_to_convert(tmp_path: Path) -> None:
+    path = write(tmp_path / "train.jsonl", ex("a", "b"))
+    result = run("prepare", str(path), "-o", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 1
+    assert "already chat training JSONL" in result.stderr
+    assert "anytune validate" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_prepare_csv_with_another_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("input;output\nWhat is 2+2?;4\n")
+    out = tmp_path / "out.jsonl"
+    result = run("prepare", str(path), "-o", str(out), "--delimiter", ";")
+    assert result.exit_code == 0, result.output
+    example = json.loads(out.read_text())
+    assert example["messages"][-1] == {"role": "assistant", "content": "4"}
+
+
+def test_validate_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = write(tmp_path / "t.jsonl", *(["not json"] * 2000))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "anytune.cli", "validate", str(path), "--max-problems", "2000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"Checked")
+    proc.stdout.close()  # what `| head -1` does
+    assert proc.wait(timeout=60) == 1
+    assert b"Traceback" not in proc.stderr.read()
+
+
+def test_validate_option_short_flags(tmp_path: Path) -> None:
+    train = write(tmp_path / "t.jsonl", ex("a", "b"), ex("c", "d"))
+    valid = write(tmp_path / "v.jsonl", ex("e", "f"))
+    result = run("validate", str(train), "-v", str(valid), "-p", "memory", "-o", "steps=5")
+    assert result.exit_code == 0, result.output
+    assert f"Validation file {valid}" in result.stdout
+    unknown = run("validate", str(train), "-p", "memory", "-o", "stepz=5")
+    assert unknown.exit_code == 2 and "stepz" in unknown.stderr
+    no_provider = run("validate", str(train), "-o", "steps=5")
+    assert no_provider.exit_code == 2

@@ -31,6 +31,7 @@ EXIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 MAX_PROBLEMS_SHOWN = 20
 _JSON_KEY = "anytune.json"
+_EXIT_KEY = "anytune.exit_code"
 
 _SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|SECRET|PASSWORD)$")
 _SECRET_PATTERNS = [
@@ -81,6 +82,11 @@ def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> b
     if value:
         ctx.meta[_JSON_KEY] = True
     return value
+
+
+def set_exit_code(code: int) -> None:
+    """The exit code the running command will end with, also if stdout is closed early."""
+    click.get_current_context().meta[_EXIT_KEY] = code
 
 
 def json_option(f: F) -> F:
@@ -226,10 +232,11 @@ def invoke_with_errors(ctx: click.Context, invoke: Callable[[], Any]) -> Any:
             print_json({"error": _error_json(exc, exc.exit_code)})
         raise click.exceptions.Exit(exc.exit_code) from None
     except BrokenPipeError:
-        # The reader went away (`anytune events JOB | head`): stop quietly.
+        # The reader went away (`anytune events JOB | head`): stop quietly, with the exit
+        # code the command had already decided on (`validate bad.jsonl | head -1` is 1).
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        raise click.exceptions.Exit(EXIT_OK) from None
+        raise click.exceptions.Exit(int(ctx.meta.get(_EXIT_KEY, EXIT_OK))) from None
     except KeyboardInterrupt:
         echo_err("\nInterrupted.")
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

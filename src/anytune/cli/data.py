@@ -23,7 +23,9 @@ from anytune.cli._common import (
     provider_option,
     redact,
     require_provider,
+    set_exit_code,
 )
+from anytune.cli.render import plural
 from anytune.errors import AnytuneError, DatasetError
 
 if TYPE_CHECKING:
@@ -46,17 +48,15 @@ def _dataset_failure(exc: DatasetError) -> click.exceptions.Exit:
 
 
 def _epochs(value: str) -> int | str:
+    """A whole number or "auto"; its range is checked as creating the job checks it."""
     if value.strip().lower() == "auto":
         return "auto"
     try:
-        epochs = int(value)
+        return int(value)
     except ValueError:
-        epochs = 0
-    if epochs < 1:
         raise click.BadParameter(
-            f"{value!r} is not a whole number >= 1 or 'auto'", param_hint="--n-epochs"
-        )
-    return epochs
+            f"{value!r} is not a whole number or 'auto'", param_hint="--n-epochs"
+        ) from None
 
 
 def _create_provider(name: str, pairs: tuple[str, ...]) -> Provider:
@@ -69,11 +69,20 @@ def _create_provider(name: str, pairs: tuple[str, ...]) -> Provider:
 @click.argument("train_file", type=click.Path(dir_okay=True, path_type=Path))
 @click.option(
     "--validation-file",
+    "-v",
     type=click.Path(path_type=Path),
     help="Also check this validation file, and its overlap with the training file.",
 )
 @provider_option(required=False)
 @click.option("--model", "-m", help="Base model whose limits and price apply (with --provider).")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Provider option the job will use (e.g. -o max_length=512), with --provider.",
+)
 @click.option(
     "--method",
     type=click.Choice(_METHODS),
@@ -101,6 +110,7 @@ def validate(
     provider: str | None,
     provider_options: tuple[str, ...],
     model: str | None,
+    options: tuple[str, ...],
     method: str,
     n_epochs: str,
     max_problems: int,
@@ -116,6 +126,7 @@ def validate(
     from anytune.dataset.validate import validate_file, validate_for_provider
 
     epochs = _epochs(n_epochs)
+    job_options = parse_pairs(options, "--option")
     try:
         if provider:
             backend = _create_provider(provider, provider_options)
@@ -127,17 +138,22 @@ def validate(
                     validation_path=validation_file,
                     method=method,
                     n_epochs=epochs,
+                    options=job_options,
                 )
             finally:
                 backend.close()
         else:
             if model:
                 echo_err("Note: --model has no effect without --provider.")
+            if job_options:
+                raise click.UsageError("--option needs --provider (options are the provider's)")
             report = validate_file(
                 train_file, validation_path=validation_file, method=method, n_epochs=epochs
             )
     except DatasetError as exc:
         raise _dataset_failure(exc) from None
+    if not report.ok:
+        set_exit_code(1)  # also when the reader of stdout goes away (`| head -1`)
     emit(report.to_dict(), as_json, lambda: report.format(max_problems=max_problems))
     if not report.ok:
         raise click.exceptions.Exit(1)
@@ -157,6 +173,10 @@ def validate(
     "fmt",
     type=click.Choice(["jsonl", "csv", "tsv"]),
     help="Input format (default: from the extension).",
+)
+@click.option(
+    "--delimiter",
+    help="CSV column separator, e.g. ';' (default: ',' for CSV, tab for TSV).",
 )
 @click.option(
     "--input-field", default="input", show_default=True, help="Field/column with the user message."
@@ -210,6 +230,7 @@ def prepare(
     input_file: Path,
     output: Path,
     fmt: str | None,
+    delimiter: str | None,
     input_field: str,
     output_field: str,
     system_field: str,
@@ -239,6 +260,10 @@ def prepare(
 
     if validation_output is not None and not validation_split:
         raise click.UsageError("--validation-output needs --validation-split")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1:
+            raise click.UsageError(f"--delimiter {delimiter!r} must be one character (or 'tab')")
     fields = {
         "input": input_field,
         "output": output_field,
@@ -261,6 +286,7 @@ def prepare(
             force=force,
             skip_invalid=skip_invalid,
             keep_duplicates=keep_duplicates,
+            delimiter=delimiter,
         )
     except DatasetError as exc:
         raise _dataset_failure(exc) from None
@@ -269,14 +295,18 @@ def prepare(
             echo_err(f"skipped {problem}")
 
     def human() -> Iterator[str]:
-        kind = "preference examples" if dpo else "examples"
-        yield f"Wrote {result.written:,} {kind} to {result.output}."
+        kind = "preference example" if dpo else "example"
+        yield f"Wrote {plural(result.written, kind)} to {result.output}."
         if result.validation_output is not None:
             yield (
-                f"Wrote {result.validation_written:,} {kind} to {result.validation_output} "
+                f"Wrote {plural(result.validation_written, kind)} to {result.validation_output} "
                 f"(validation split {validation_split:g}, seed {seed}; no example or prompt in both)."
             )
-        yield f"Read {result.records:,} records; dropped {result.duplicates_dropped:,} duplicate(s); skipped {result.skipped_count:,} bad record(s)."
+        yield (
+            f"Read {plural(result.records, 'record')}; dropped "
+            f"{plural(result.duplicates_dropped, 'duplicate')}; skipped "
+            f"{plural(result.skipped_count, 'bad record')}."
+        )
 
     emit(result.to_dict(), as_json, human)
 
@@ -311,6 +341,7 @@ def _use_color(choice: bool | None) -> bool:
 )
 @click.option(
     "--option",
+    "-o",
     "options",
     multiple=True,
     metavar="KEY=VALUE",

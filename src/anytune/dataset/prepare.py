@@ -71,6 +71,21 @@ class PrepareResult:
         }
 
 
+def _refuse_training_data(
+    source: Path, lineno: int, fields: dict[str, Any], names: dict[str, str], dpo: bool
+) -> None:
+    """A file that is already training JSONL has nothing to convert: say so."""
+    needed = (names["prompt"], names["chosen"]) if dpo else (names["input"], names["output"])
+    if any(n in fields for n in needed):
+        return
+    if "messages" in fields or {"input", "preferred_output"} <= set(fields):
+        kind = "chat" if "messages" in fields else "DPO preference"
+        raise DatasetError(
+            f"{source}:{lineno}: already {kind} training JSONL; there is nothing to convert",
+            hint=f"check it with `anytune validate {source}` and train on it as it is",
+        )
+
+
 def default_validation_output(output: str | Path) -> Path:
     """``train.jsonl`` -> ``train.valid.jsonl``."""
     return Path(output).with_suffix(".valid.jsonl")
@@ -225,6 +240,7 @@ def prepare_file(
     skip_invalid: bool = False,
     keep_duplicates: bool = False,
     max_problems: int = 1000,
+    delimiter: str | None = None,
 ) -> PrepareResult:
     """Convert ``input_path`` (JSONL, CSV or TSV records) into training JSONL.
 
@@ -232,7 +248,8 @@ def prepare_file(
     rejected) to the record's field names. Identical examples are written once
     (``keep_duplicates`` keeps them; not allowed with a split). Bad records raise
     ``DatasetError`` listing each as ``file:line: problem`` and nothing is written, unless
-    ``skip_invalid``, which leaves them out and lists them in the result.
+    ``skip_invalid``, which leaves them out and lists them in the result. ``delimiter``
+    overrides the CSV/TSV one (e.g. ``";"``).
     """
     source = Path(input_path)
     if not source.is_file():
@@ -251,7 +268,7 @@ def prepare_file(
     if validation_split:
         valid_out = Path(validation_output) if validation_output else default_validation_output(out)
     _check_outputs(source, [out, *([valid_out] if valid_out else [])], force)
-    header = header_of(source, fmt)
+    header = header_of(source, fmt, delimiter=delimiter)
     if header is not None:
         needed = [
             names[k] for k in (("prompt", "chosen", "rejected") if dpo else ("input", "output"))
@@ -269,8 +286,10 @@ def prepare_file(
     seen = DigestTable()  # fingerprint of each written example -> its input line
     groups: array[int] = array("q")
     with _temp_file(out) as (fh, everything):
-        for record in iter_records(source, fmt):
+        for record in iter_records(source, fmt, delimiter=delimiter):
             records += 1
+            if records == 1 and record.fields is not None:
+                _refuse_training_data(source, record.lineno, record.fields, names, dpo)
             if record.fields is None:
                 issues = [record.error or "unreadable record"]
                 example = None

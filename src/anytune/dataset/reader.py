@@ -55,6 +55,15 @@ def iter_lines(path: str | Path) -> Iterator[RawLine]:
                     error=f"not valid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object",
                     size=size,
                 )
+            except RecursionError:
+                # json's parser recurses once per nesting level: a hostile line of 100,000
+                # "[" must be one bad line, not the end of the whole run.
+                yield RawLine(
+                    lineno,
+                    error="JSON nested too deeply to read (thousands of levels of [ or {); "
+                    "no training example nests like that: fix or remove the line",
+                    size=size,
+                )
 
 
 def load_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:

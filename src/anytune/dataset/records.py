@@ -51,12 +51,12 @@ def detect_format(path: str | Path, given: str | None = None) -> str:
     return fmt
 
 
-def iter_records(path: str | Path, fmt: str) -> Iterator[Record]:
-    """Yield every record of a JSONL, CSV or TSV file, in order."""
+def iter_records(path: str | Path, fmt: str, *, delimiter: str | None = None) -> Iterator[Record]:
+    """Yield every record of a JSONL, CSV or TSV file, in order (``delimiter``: CSV's own)."""
     if fmt == "jsonl":
         yield from _jsonl(path)
     else:
-        yield from _delimited(path, "\t" if fmt == "tsv" else ",")
+        yield from _delimited(path, delimiter or ("\t" if fmt == "tsv" else ","))
 
 
 def _jsonl(path: str | Path) -> Iterator[Record]:
@@ -112,12 +112,12 @@ def _delimited(path: str | Path, delimiter: str) -> Iterator[Record]:
             yield Record(1, error="no header row: the first line must name the columns")
 
 
-def header_of(path: str | Path, fmt: str) -> list[str] | None:
+def header_of(path: str | Path, fmt: str, *, delimiter: str | None = None) -> list[str] | None:
     """The column names of a CSV/TSV file (None for JSONL or an unreadable header)."""
     if fmt == "jsonl":
         return None
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
-        for row in csv.reader(fh, delimiter="\t" if fmt == "tsv" else ","):
+        for row in csv.reader(fh, delimiter=delimiter or ("\t" if fmt == "tsv" else ",")):
             if row and any(value.strip() for value in row):
                 return [name.strip() for name in row]
     return None

@@ -162,7 +162,9 @@ class ValidationReport:
         if self.error_count > len(shown):
             shown.append(f"... and {self.error_count - len(shown)} more")
         raise DatasetError(
-            f"{self.train.path}: {self.error_count} problem(s) make the data unusable",
+            f"{self.train.path}: {_count(self.error_count, 'problem')} make"
+            + ("s" if self.error_count == 1 else "")
+            + " the data unusable",
             problems=shown,
             hint=f"run `anytune validate {self.train.path}` for the full report",
             provider=self.provider,
@@ -201,7 +203,11 @@ class ValidationReport:
         if not self.tokens_exact:
             parts[-1] += " (estimate)"
         if self.cost is not None:
-            billed = f"{self.cost.billed_tokens:,} billed over {self.cost.epochs} epochs"
+            # "billed" only where there is a price (a local job is trained, not billed).
+            verb = "billed" if self.cost.usd is not None else "trained"
+            billed = (
+                f"{self.cost.billed_tokens:,} {verb} over {_count(self.cost.epochs, 'epoch')}"
+            )
             if self.cost.usd is not None:
                 billed += f" (about ${self.cost.usd:,.2f})"
             parts.append(billed)
@@ -244,7 +250,8 @@ def _problems(title: str, problems: list[Problem], count: int, limit: int) -> li
 def _token_label(report: ValidationReport) -> str:
     what = "exact" if report.tokens_exact else "estimate"
     counter = report.token_counter
-    return counter if counter.lower().startswith(what) else f"{what}: {counter}"
+    # Descriptions often say it already ("o200k_base (exact)"): never say it twice.
+    return counter if what in counter.lower() else f"{what}: {counter}"
 
 
 def _file_lines(stats: FileStats, label: str, report: ValidationReport) -> list[str]:
@@ -303,8 +310,8 @@ def _format(report: ValidationReport, limit: int) -> list[str]:
     if cost is not None:
         what = "" if cost.tokens_exact else " (estimate)"
         text = (
-            f"Training tokens{what}: {_n(cost.tokens_per_epoch)} per epoch x {cost.epochs} "
-            f"epochs ({cost.epochs_how}) = {_n(cost.billed_tokens)} "
+            f"Training tokens{what}: {_n(cost.tokens_per_epoch)} per epoch x "
+            f"{_count(cost.epochs, 'epoch')} ({cost.epochs_how}) = {_n(cost.billed_tokens)} "
             + ("billed tokens" if cost.usd is not None else "trained tokens")
         )
         if cost.usd is not None and cost.usd_per_million_tokens is not None:
@@ -319,10 +326,13 @@ def _format(report: ValidationReport, limit: int) -> list[str]:
     lines += _problems("Errors", report.errors, report.error_count, limit)
     lines += _problems("Warnings", report.warnings, report.warning_count, limit)
     if report.ok:
-        suffix = f" ({_n(report.warning_count)} warnings)" if report.warning_count else ""
+        suffix = f" ({_count(report.warning_count, 'warning')})" if report.warning_count else ""
         lines.append(f"OK: the data is usable{suffix}.")
     else:
-        lines.append(f"NOT USABLE: {_n(report.error_count)} errors; fix them and run again.")
+        lines.append(
+            f"NOT USABLE: {_count(report.error_count, 'error')}; fix "
+            f"{'it' if report.error_count == 1 else 'them'} and run again."
+        )
     return lines
 
 

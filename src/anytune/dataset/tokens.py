@@ -131,7 +131,7 @@ class EstimateTokenCounter(TokenCounter):
     """
 
     exact = False
-    description = "estimate: ~4 UTF-8 bytes per token, +3 per message"
+    description = "estimate: ~4 UTF-8 bytes per token, +3 per message, +3 per example"
 
     def count(self, example: Mapping[str, Any]) -> int:
         return estimate_tokens(example)

@@ -15,6 +15,7 @@ train/validation overlap), in flat arrays of 20-45 bytes per example.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -194,6 +195,14 @@ class _Scan:
         stats, name = self.stats, self.name
         if stats.examples == 0:
             self.problems.error(name, None, "no examples: the file is empty")
+        delimited = _delimited_format(self.path)
+        if delimited and stats.chat_examples + stats.dpo_examples == 0:
+            self.problems.error(
+                name,
+                None,
+                f"looks like {delimited}, not JSONL: convert its records to chat examples with "
+                f"`anytune prepare {name} -o train.jsonl` (see `anytune prepare --help`)",
+            )
         if self.mismatched:
             line = self.first_mismatch
             more = f" ({self.mismatched} lines like it)" if self.mismatched > 1 else ""
@@ -223,6 +232,20 @@ class _Scan:
                 f"{stats.missing_system:,} of {recognised:,} examples have no system message; "
                 "use the same system message in training as you will at inference",
             )
+
+
+def _delimited_format(path: Path) -> str | None:
+    """ "CSV" / "TSV" when the file looks like one (by extension or its first line)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".tab"):
+        return "TSV" if suffix != ".csv" else "CSV"
+    with open(path, "rb") as fh:
+        first = fh.readline(65536).lstrip(b"\xef\xbb\xbf").strip()
+    if not first or first[:1] in (b"{", b"["):
+        return None
+    if b"\t" in first:
+        return "TSV"
+    return "CSV" if b"," in first else None
 
 
 def _count(n: int, noun: str) -> str:
@@ -365,11 +388,29 @@ def validate_for_provider(
     method: str = "supervised",
     n_epochs: int | str | None = "auto",
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    options: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
-    """``validate_file`` with ``provider.dataset_rules(model, method=method)``."""
-    return validate_file(
+    """``validate_file`` with ``provider.dataset_rules(model, method=method)``.
+
+    ``options`` are the job's provider options (e.g. ``max_length``): checked as creating the
+    job checks them, and handed to ``dataset_rules`` where the provider takes them.
+    """
+    from anytune.options import validate_options
+
+    notes: list[str] = []
+    rules_options: dict[str, Any] = {}
+    if options:
+        given = validate_options(provider.name, provider.option_specs, options)
+        if "options" in inspect.signature(provider.dataset_rules).parameters:
+            rules_options["options"] = given
+        else:
+            notes.append(
+                f"the options ({', '.join(given)}) are valid for {provider.name}, but its "
+                "dataset rules do not depend on them"
+            )
+    report = validate_file(
         path,
-        rules=provider.dataset_rules(model, method=method),
+        rules=provider.dataset_rules(model, method=method, **rules_options),
         validation_path=validation_path,
         method=method,
         n_epochs=n_epochs,
@@ -378,6 +419,8 @@ def validate_for_provider(
         max_problems=max_problems,
         limits=getattr(provider, "hyperparameter_limits", None),
     )
+    report.notes.extend(notes)
+    return report
 
 
 __all__ = [
