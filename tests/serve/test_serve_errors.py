@@ -47,9 +47,12 @@ def test_missing_and_wrong_key_are_401(memory_server: Server) -> None:
         error = _error(response, 401)
         assert error["type"] == "invalid_request_error"
         assert "wrong-key" not in response.text
-    with openai.OpenAI(
-        api_key="nope-nope-nope-nope", base_url=memory_server.url, max_retries=0
-    ) as sdk, pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(
+            api_key="nope-nope-nope-nope", base_url=memory_server.url, max_retries=0
+        ) as sdk,
+        pytest.raises(openai.AuthenticationError),
+    ):
         sdk.fine_tuning.jobs.list()
 
 

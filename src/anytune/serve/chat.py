@@ -218,7 +218,9 @@ def complete(service: Service, project: str, request: ChatRequest) -> Completion
         )
     target, _, _ = service.resolve_model(project, request.model)
     counter = _counter(service, target)
-    prompt_tokens = _count(counter, request.messages)
+    # Counters count a whole training line: the prompt is the conversation with an empty
+    # reply, and a reply's tokens are what it adds to that.
+    prompt_tokens = _count(counter, [*request.messages, {"role": "assistant", "content": ""}])
     replies: list[tuple[str, str]] = []
     completion_tokens = 0
     for _ in range(request.n):
@@ -232,7 +234,7 @@ def complete(service: Service, project: str, request: ChatRequest) -> Completion
             )
         text, stopped = _cut(str(text), request.stop)
         full = _count(counter, [*request.messages, {"role": "assistant", "content": text}])
-        tokens = max(0, full - prompt_tokens)
+        tokens = min(max(0, full - prompt_tokens), request.max_tokens)
         completion_tokens += tokens
         reason = "length" if not stopped and tokens >= request.max_tokens else "stop"
         replies.append((text, reason))
