@@ -166,8 +166,8 @@ class FakeAPI:
             "filename": filename,
             "purpose": purpose,
             "status": "processed",
-            "expires_at": None,
-            "status_details": None,
+            # expires_at / status_details are left out: optional in the OpenAPI document,
+            # and not nullable there.
         }
         self.files[file_id] = file
         self.contents[file_id] = content
