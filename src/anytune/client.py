@@ -61,7 +61,11 @@ class Client:
         else:
             self.provider = registry.create(provider, **provider_options)
             names = set(getattr(self.provider, "connection_options", ()))
-            self._connection = {k: v for k, v in provider_options.items() if k in names}
+            # Also what the provider took from its environment (e.g. OPENAI_BASE_URL), so a
+            # recorded job is reached at the same backend from a shell without that variable.
+            found = {k: getattr(self.provider, k, None) for k in sorted(names)}
+            self._connection = {k: v for k, v in found.items() if v is not None}
+            self._connection.update((k, v) for k, v in provider_options.items() if k in names)
         if index is True:
             self._index: JobIndex | None = JobIndex()
         else:

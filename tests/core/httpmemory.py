@@ -8,6 +8,7 @@ server keeps its state while it is down, like a real service restarting.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from anytune.testing.memory import MemoryStore
 from anytune.types import Event, Job
 
 NAME = "http-memory"
+URL_ENV = "ANYTUNE_TEST_HTTP_URL"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -95,9 +97,10 @@ class HttpMemoryProvider(InMemoryProvider):
     name: ClassVar[str] = NAME
     connection_options: ClassVar[tuple[str, ...]] = ("base_url",)
 
-    def __init__(self, *, base_url: str):
+    def __init__(self, *, base_url: str | None = None):
         super().__init__(store=MemoryStore())
-        self.base_url = base_url.rstrip("/")
+        # Like OPENAI_BASE_URL: the connection may come from the environment.
+        self.base_url = (base_url or os.environ.get(URL_ENV) or "http://127.0.0.1:9").rstrip("/")
         self._http = httpx.Client(timeout=2.0)
 
     def _get(self, path: str, **params: str) -> Any:

@@ -106,3 +106,34 @@ def test_timeout_during_an_outage_is_124_not_1(
     assert result.exit_code == 124, result.output
     assert "has not answered for" in result.stderr
     assert f"anytune wait {job_id}" in result.stderr
+
+
+def test_provider_settings_apply_to_recorded_jobs_without_p(
+    server: httpmemory.ProviderServer, tmp_path: Path
+) -> None:
+    from anytune.index import JobIndex
+
+    job_id = paused_job(server, tmp_path)
+    # recorded with a backend that is gone: -P must override what the index says
+    JobIndex().record(job_id, httpmemory.NAME, connection={"base_url": "http://127.0.0.1:9"})
+    dead = CliRunner().invoke(cli, ["status", job_id], catch_exceptions=False)
+    assert dead.exit_code == 1 and "127.0.0.1:9" in dead.stderr
+    live = CliRunner().invoke(
+        cli, ["status", job_id, "-P", f"base_url={server.url}", "--json"], catch_exceptions=False
+    )
+    assert live.exit_code == 0, live.output
+    assert '"status": "paused"' in live.stdout
+
+
+def test_connection_settings_from_the_environment_are_recorded(
+    server: httpmemory.ProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anytune import Client
+    from anytune.index import JobIndex
+
+    monkeypatch.setenv(httpmemory.URL_ENV, server.url)
+    client = Client(httpmemory.NAME)
+    file_id = client.files.create(write_chat_jsonl(tmp_path / "t.jsonl")).id
+    job = client.jobs.create(model="m", training_file=file_id)
+    (entry,) = JobIndex().lookup(job.id)
+    assert entry.connection == {"base_url": server.url}
