@@ -101,8 +101,11 @@ def test_chatml_labels_match_generation_markers_minus_weight_zero(tiny: Path) ->
         return_dict=True,
         return_assistant_tokens_mask=True,
     )
-    assert encoded.input_ids == list(oracle["input_ids"])
-    mask = list(oracle["assistant_masks"])
+    # The same ids, except the newline the template writes after the final <|im_end|>: the
+    # model stops at <|im_end|>, so what follows it is neither trained nor computed.
+    assert encoded.input_ids == list(oracle["input_ids"])[:-1]
+    assert tokenizer.decode(oracle["input_ids"][-1:]) == "\n"
+    mask = list(oracle["assistant_masks"])[:-1]
     first_turn_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     start = mask.index(1)
     end = encoded.input_ids.index(first_turn_end, start) + 1  # the weight-0 answer, EOT included
@@ -197,16 +200,27 @@ def test_qwen_template_with_tools_trains_only_answers(tiny: Path) -> None:
     assert "<tool_response>\nTOOL SAYS SUNNY\n</tool_response>" in "".join(t for _, t in pieces)
 
 
-def test_template_that_rewrites_history_is_refused(tiny: Path) -> None:
+def test_template_that_rewrites_history_trains_each_turn_in_its_own_context(tiny: Path) -> None:
+    # Marks the newest message: history renders differently from the newest turn. Such
+    # templates used to be refused; each trained turn is now its own sequence.
     tokenizer = tokenizer_with(
         tiny,
         "{% for m in messages %}{% if loop.last %}LAST {% endif %}{{ m.content }}\n{% endfor %}",
     )
-    with pytest.raises(TrainingFailure) as info:
-        ChatEncoder(tokenizer, max_length=4096).encode(
-            CONVERSATION[:3] + CONVERSATION[3:4] + CONVERSATION[6:]
-        )
-    assert info.value.code == "invalid_model"
+    messages = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "assistant", "content": "A2"},
+    ]
+    encoded = ChatEncoder(tokenizer, max_length=4096).encode(messages)
+    assert len(encoded.rows) == 2
+    for row, (context, answer) in zip(
+        encoded.rows, [("LAST Q1\n", "A1"), ("Q1\nA1\nLAST Q2\n", "A2")], strict=True
+    ):
+        pieces = runs(tokenizer, row["input_ids"], row["labels"])
+        assert pieces[0] == (False, context)
+        assert pieces[1][0] and pieces[1][1].startswith(answer) and len(pieces) == 2
 
 
 def test_truncation_keeps_the_start_and_is_reported(tiny: Path) -> None:
@@ -215,7 +229,9 @@ def test_truncation_keeps_the_start_and_is_reported(tiny: Path) -> None:
     short = ChatEncoder(tokenizer, max_length=20).encode(CONVERSATION, TOOLS)
     assert not full.truncated and short.truncated
     assert short.input_ids == full.input_ids[:20] and short.labels == full.labels[:20]
-    assert short.total_tokens == len(full.input_ids)
+    # Past max_length only a bounded amount of text is tokenized (memory stays bounded):
+    # the count says "more than max_length" without being exact.
+    assert 20 < short.total_tokens <= full.total_tokens == len(full.input_ids)
 
 
 def test_render_example_segments_cover_the_text(tiny: Path) -> None:

@@ -17,7 +17,9 @@ ROLES = ("system", "user", "assistant", "tool", "function")
 _MESSAGE_KEYS: dict[str, frozenset[str]] = {
     "system": frozenset({"role", "content", "name"}),
     "user": frozenset({"role", "content", "name"}),
-    "assistant": frozenset({"role", "content", "name", "weight", "tool_calls", "function_call"}),
+    "assistant": frozenset(
+        {"role", "content", "name", "weight", "tool_calls", "function_call", "reasoning_content"}
+    ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
@@ -264,6 +266,12 @@ class Checker:
             self.errors.append(
                 f'{path} (assistant) has no "content", "tool_calls" or "function_call" '
                 "(add the reply to learn as content)"
+            )
+        reasoning = message.get("reasoning_content")
+        if reasoning is not None and not isinstance(reasoning, str):
+            self.errors.append(
+                f"{path}.reasoning_content must be a string (the reasoning before the answer), "
+                f"got {type_name(reasoning)}"
             )
         if "weight" in message:
             weight = message["weight"]

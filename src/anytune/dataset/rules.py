@@ -63,6 +63,26 @@ def check_example(record: Any) -> ExampleCheck:
     return result
 
 
+def example_problem(record: Any, kind: str) -> str | None:
+    """The first error of one line for a file of ``kind`` (``CHAT`` or ``DPO``), or None.
+
+    The same rules as ``check_example``, for consumers that stop at a line's first problem
+    (a provider's worker re-checking a file before training).
+    """
+    check = check_example(record)
+    if check.errors:
+        more = len(check.errors) - 1
+        return check.errors[0] + (f" (and {more} more problem(s) on this line)" if more else "")
+    if check.kind != kind:
+        if kind == DPO:
+            return (
+                'this is a chat example, but the job is DPO: each line needs "input", '
+                '"preferred_output" and "non_preferred_output"'
+            )
+        return 'this is a DPO example, but the job is supervised: each line needs "messages"'
+    return None
+
+
 def _check_chat(record: dict[str, Any], checker: Checker) -> None:
     if len(record) > 1 and not CHAT_KEYS.issuperset(record):
         checker.unknown_keys(record, CHAT_KEYS, "")
@@ -130,4 +150,13 @@ def _check_dpo(record: dict[str, Any], checker: Checker) -> None:
         )
 
 
-__all__ = ["CHAT", "DPO", "ROLES", "UNKNOWN", "ExampleCheck", "check_example", "detect_kind"]
+__all__ = [
+    "CHAT",
+    "DPO",
+    "ROLES",
+    "UNKNOWN",
+    "ExampleCheck",
+    "check_example",
+    "detect_kind",
+    "example_problem",
+]

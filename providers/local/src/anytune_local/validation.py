@@ -1,22 +1,24 @@
-"""The worker's ``validating_files`` step: a quick structural check of a job's files.
+"""The worker's ``validating_files`` step: a quick check of a job's files.
 
 It catches what would otherwise fail minutes later, after the model loaded: unreadable
-lines, records that are not chat (or DPO) examples, an empty file. Token counts, truncation
-and loss masking are the recipe's (it reports them in its validation summary event);
-``anytune validate`` gives the full offline report.
+lines, records that are not chat (or DPO) examples, an empty file. The format rules are the
+core's (``anytune.dataset.rules``, what ``anytune validate`` applies), never a copy. Token
+counts, truncation and what the chat template can render are the recipe's (it fails the job
+with ``file:line: model M's chat template does not render X``); ``anytune validate FILE -p
+local -m MODEL`` reports all of it before upload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from anytune.dataset.reader import iter_lines
+from anytune.dataset.rules import CHAT, DPO, example_problem
 from anytune_local.store import JobRecord, Store
 
 MAX_PROBLEMS = 5
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 def validate_job_files(
@@ -73,27 +75,5 @@ def check_file(path: Path, name: str, method: str) -> tuple[int, list[str]]:
 
 
 def shape_problem(record: Any, method: str) -> str | None:
-    """What is wrong with one record's shape, or None."""
-    if not isinstance(record, Mapping):
-        return f"expected a JSON object, got {type(record).__name__}"
-    if method == "dpo":
-        for key in ("input", "preferred_output", "non_preferred_output"):
-            if key not in record:
-                return f'a DPO example needs "input", "preferred_output" and "non_preferred_output"; "{key}" is missing'
-        messages = record["input"].get("messages") if isinstance(record["input"], Mapping) else None
-        return _messages_problem(messages, '"input.messages"', need_assistant=False)
-    return _messages_problem(record.get("messages"), '"messages"', need_assistant=True)
-
-
-def _messages_problem(messages: Any, where: str, *, need_assistant: bool) -> str | None:
-    if not isinstance(messages, list) or not messages:
-        return f"{where} must be a non-empty list of messages"
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            return f"{where}[{index}] must be an object with a role"
-        role = message.get("role")
-        if role not in ROLES:
-            return f"{where}[{index}] has role {role!r}; use one of {', '.join(sorted(ROLES))}"
-    if need_assistant and not any(m.get("role") == "assistant" for m in messages):
-        return f"{where} has no assistant message, so nothing would be trained"
-    return None
+    """What is wrong with one record for a job of ``method``, or None (the core's rules)."""
+    return example_problem(record, DPO if method == "dpo" else CHAT)

@@ -10,20 +10,23 @@ Interface changes are announced here (the jobs side reads this docstring):
   ``method`` (defaults keep the agreed two-argument call working).
 - ``TrainingFailure`` codes also include ``invalid_options`` (e.g. a batch_size that
   processes × gradient_accumulation_steps does not divide, bf16=true without a GPU).
-- ``recipe.generate.generate_batch`` answers several conversations at once (examples use it).
+- ``recipe.inference.generate_batch`` answers several conversations at once (examples use it);
+  the module is not named ``generate``, so importing it never hides the ``generate`` function.
 
 Modules, in the order a training run uses them:
 
 ========================  ==============================================================
 ``data``                  read chat / DPO JSONL, check it, report ``file:line`` problems
-``tokenize``              render with the model's chat template → input_ids + labels
+``messages``              OpenAI examples as chat templates take them (legacy functions, null)
+``chat``                  what is trained, as text: inference prompt + answer of each turn
+``tokenize``              those texts → training sequences (input_ids + labels)
 ``batching``              length-sorted micro-batches (no padding waste) and their stats
 ``setup``                 tokenizer, model, quantization, LoRA, precision
 ``trainer``               the Trainer subclass (micro-batches) and the reporter callback
 ``runtime``               processes (torchrun), Trainer arguments, OOM errors, saving
 ``sft``                   the supervised recipe: setup → data → train → save
 ``dpo``                   the preference (DPO) recipe
-``generate``              run a base model or a saved adapter
+``inference``             run a base model or a saved adapter (``generate``)
 ``tiny``                  a random tiny chat model for tests and demos
 ========================  ==============================================================
 """
@@ -143,8 +146,13 @@ class TrainingFailure(Exception):
 def train(request: TrainRequest, reporter: Reporter) -> TrainResult:
     """Run one training job to the end (or until the reporter asks it to stop).
 
-    Safe under torchrun: every process calls it; only rank 0 reports and saves.
+    Safe under torchrun: every process calls it; only rank 0 reports and saves. Runs only in
+    training processes (the worker's entry point), never in the CLI's.
     """
+    if str(request.options.get("quantize", "none")) == "none":
+        from anytune_local.recipe.setup import hide_bitsandbytes
+
+        hide_bitsandbytes()
     if request.method == "dpo":
         from anytune_local.recipe.dpo import train_dpo
 
@@ -172,7 +180,7 @@ def generate(
     max_new_tokens: int = 128,
 ) -> str:
     """Greedy reply of a base model or a saved adapter directory to ``messages``."""
-    from anytune_local.recipe.generate import generate as _generate
+    from anytune_local.recipe.inference import generate as _generate
 
     return _generate(model_path, messages, max_new_tokens=max_new_tokens)
 

@@ -1,8 +1,9 @@
 """The preference recipe: DPO with a LoRA adapter, on OpenAI's preference format.
 
 Each line ``{"input": {"messages": [...], "tools": [...]}, "preferred_output": [assistant],
-"non_preferred_output": [assistant]}`` becomes TRL's conversational ``prompt`` / ``chosen`` /
-``rejected``; TRL renders them with the model's chat template. The reference model is the
+"non_preferred_output": [assistant]}`` is tokenized by ``recipe.tokenize`` (the inference
+prompt, then each reply through its stop token: the same definition as supervised training)
+and handed to TRL already tokenized. The reference model is the
 base model itself (the adapter switched off), so no second copy is loaded.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, cast
 
 from anytune.types import Hyperparameters
 from anytune_local.options import resolve_auto, with_defaults
-from anytune_local.recipe import Reporter, TrainRequest, TrainResult
+from anytune_local.recipe import Reporter, TrainingFailure, TrainRequest, TrainResult
 from anytune_local.recipe.data import PreferenceExample, read_preference_file
 from anytune_local.recipe.runtime import (
     World,
@@ -33,51 +34,41 @@ from anytune_local.recipe.setup import (
     load_tokenizer,
     prepare_libraries,
 )
+from anytune_local.recipe.sft import make_encoder
+from anytune_local.recipe.tokenize import ChatEncoder
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
-def _message(message: dict[str, Any]) -> dict[str, Any]:
-    """A message with a fixed shape (Arrow needs one), arguments kept as JSON strings."""
-    out: dict[str, Any] = {"role": message["role"], "content": _text(message.get("content"))}
-    if message.get("tool_calls"):
-        out["tool_calls"] = [
-            {
-                "id": str(call.get("id", "")),
-                "type": "function",
-                "function": {
-                    "name": str(call["function"]["name"]),
-                    "arguments": (
-                        call["function"]["arguments"]
-                        if isinstance(call["function"].get("arguments"), str)
-                        else json.dumps(call["function"].get("arguments"))
-                    ),
-                },
-            }
-            for call in message["tool_calls"]
-        ]
-    if message.get("tool_call_id"):
-        out["tool_call_id"] = str(message["tool_call_id"])
-    return out
-
-
-def to_trl_rows(examples: list[PreferenceExample]) -> list[dict[str, Any]]:
-    """OpenAI preference examples as TRL conversational preference rows."""
+def to_trl_rows(
+    encoder: ChatEncoder, examples: list[PreferenceExample], path: Path
+) -> list[dict[str, Any]]:
+    """Preference examples as TRL's tokenized rows: ``prompt_ids`` (the inference prompt) and
+    ``chosen_ids`` / ``rejected_ids`` (each reply through its stop token), made by the same
+    encoder as supervised training, so both replies train exactly what SFT would."""
     rows = []
     for example in examples:
-        row: dict[str, Any] = {
-            "prompt": [_message(m) for m in example.messages],
-            "chosen": [_message(example.chosen)],
-            "rejected": [_message(example.rejected)],
-        }
-        if example.tools:
-            row["tools"] = json.dumps(example.tools)
-        rows.append(row)
+        try:
+            prompt, chosen, rejected = encoder.encode_preference(
+                example.messages, example.chosen, example.rejected, example.tools, example.functions
+            )
+        except TrainingFailure as exc:
+            raise TrainingFailure(exc.code, f"{path}:{example.line}: {exc.message}") from exc
+        rows.append({"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected})
     return rows
+
+
+def _trainer_class() -> Any:
+    from trl.trainer.dpo_trainer import DPOTrainer
+
+    class PretokenizedDPOTrainer(DPOTrainer):  # type: ignore[misc]
+        """TRL's DPO on rows the recipe tokenized itself (TRL would render them again)."""
+
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, name: str) -> Any:
+            if args.max_length is not None and args.truncation_mode == "keep_start":
+                # as TRL does: a prompt that fills max_length leaves nothing to learn
+                dataset = dataset.filter(lambda row: len(row["prompt_ids"]) < args.max_length)
+            return dataset
+
+    return PretokenizedDPOTrainer
 
 
 def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
@@ -88,7 +79,6 @@ def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
     from datasets.utils.logging import disable_progress_bar
     from transformers import PrinterCallback, set_seed
     from trl.trainer.dpo_config import DPOConfig
-    from trl.trainer.dpo_trainer import DPOTrainer
 
     from anytune_local.recipe.trainer import ReporterCallback
 
@@ -111,8 +101,16 @@ def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
     if world.is_main:
         reporter.hyperparameters(resolved)
 
-    # -- setup --------------------------------------------------------------------------
     tokenizer = load_tokenizer(request.base_model, trust_remote_code=options["trust_remote_code"])
+    encoder = make_encoder(request, tokenizer, options)
+    train_rows = to_trl_rows(encoder, train_examples, request.train_path)
+    valid_rows = (
+        to_trl_rows(encoder, valid_examples, Path(str(request.valid_path)))
+        if valid_examples
+        else None
+    )
+
+    # -- setup --------------------------------------------------------------------------
     precision = choose_precision(str(options["bf16"]))
     set_seed(seed)
     base = load_base_model(request.base_model, options, precision, local_rank=world.local_rank)
@@ -139,11 +137,11 @@ def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
         world_size=world.size,
         evaluate_at_end=valid_examples is not None,
     )
-    trainer = DPOTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=cast(DPOConfig, args),
-        train_dataset=Dataset.from_list(to_trl_rows(train_examples)),
-        eval_dataset=Dataset.from_list(to_trl_rows(valid_examples)) if valid_examples else None,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
         processing_class=tokenizer,
         callbacks=[callback],
     )

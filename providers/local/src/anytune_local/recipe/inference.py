@@ -15,16 +15,22 @@ from anytune_local.recipe.setup import (
     load_tokenizer,
     prepare_libraries,
     resolve_model_id,
+    template_kwargs,
 )
-from anytune_local.recipe.tokenize import clean_messages
+from anytune_local.recipe.messages import conversation
+
+
+def _trained_options(model_path: str) -> dict[str, Any]:
+    """The options an adapter was trained with (empty for a plain model)."""
+    spec = Path(model_path) / SPEC_FILE
+    if not spec.is_file():
+        return {}
+    options = json.loads(spec.read_text()).get("options") or {}
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def _trained_quantized(model_path: str) -> bool:
-    spec = Path(model_path) / SPEC_FILE
-    if not spec.is_file():
-        return False
-    options = json.loads(spec.read_text()).get("options") or {}
-    return str(options.get("quantize", "none")) != "none"
+    return str(_trained_options(model_path).get("quantize", "none")) != "none"
 
 
 @functools.lru_cache(maxsize=2)
@@ -89,9 +95,15 @@ def generate_batch(
     import torch
 
     model, tokenizer = load_for_inference(model_path)
+    # The prompt is rendered with the switches the adapter was trained with, as in training.
+    switches = template_kwargs(_trained_options(resolve_model_id(model_path)))
     texts = [
         tokenizer.apply_chat_template(
-            clean_messages(messages), tools=tools, tokenize=False, add_generation_prompt=True
+            conversation(messages, tools).messages,
+            tools=tools,
+            tokenize=False,
+            add_generation_prompt=True,
+            **switches,
         )
         for messages in conversations
     ]

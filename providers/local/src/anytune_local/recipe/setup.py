@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,20 +18,68 @@ if TYPE_CHECKING:
 
 
 def prepare_libraries(*, quantize: bool) -> None:
-    """Quiet the libraries' progress bars and keep bitsandbytes unloaded unless quantizing.
-
-    peft imports bitsandbytes whenever it is installed (~4 s and a stray "kernels" line on
-    CPU); a ``None`` entry in ``sys.modules`` makes it look absent until
-    ``quantization_config`` removes the entry again.
-    """
+    """Quiet the libraries' progress bars and warnings (safe in any process)."""
     from transformers.utils import logging
 
     logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"peft\.")
-    if not quantize and "bitsandbytes" not in sys.modules:
+
+
+def hide_bitsandbytes() -> None:
+    """Keep bitsandbytes unloaded in a training process that does not quantize.
+
+    peft imports bitsandbytes whenever it is installed (~4 s and a stray "kernels" line on
+    CPU); a ``None`` entry in ``sys.modules`` makes it look absent until
+    ``quantization_config`` removes the entry again. peft caches that answer for the rest of
+    the process, so only ``recipe.train`` (training processes, which end with the job) calls
+    this, never the CLI's or an application's process (``generate``).
+    """
+    if "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # type: ignore[assignment]
+
+
+def template_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``chat_template_kwargs`` option (a JSON object) as a dict."""
+    raw = options.get("chat_template_kwargs") or ""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if not str(raw).strip():
+        return {}
+    try:
+        value = json.loads(str(raw))
+    except ValueError as exc:
+        raise TrainingFailure(
+            "invalid_options",
+            f"chat_template_kwargs is not valid JSON ({exc}); pass an object such as "
+            "'{\"enable_thinking\": false}'",
+        ) from exc
+    if not isinstance(value, dict):
+        raise TrainingFailure(
+            "invalid_options",
+            'chat_template_kwargs must be a JSON object such as {"enable_thinking": false}',
+        )
+    return value
+
+
+def generation_stops(model: str, tokenizer: Any) -> tuple[str, ...]:
+    """The tokens the model's ``generation_config.json`` stops on (``eos_token_id``)."""
+    path = Path(resolve_model_id(model))
+    config = path / "generation_config.json"
+    if not config.is_file() and is_adapter_dir(str(path)):
+        try:
+            base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+            config = Path(base) / "generation_config.json"
+        except (OSError, ValueError, KeyError, TypeError):
+            return ()
+    try:
+        ids = json.loads(config.read_text(encoding="utf-8")).get("eos_token_id")
+    except (OSError, ValueError, AttributeError):
+        return ()
+    ids = ids if isinstance(ids, list) else [ids]
+    tokens = [tokenizer.convert_ids_to_tokens(int(i)) for i in ids if isinstance(i, int)]
+    return tuple(str(t) for t in tokens if t)
 
 
 def resolve_model_id(model: str) -> str:
@@ -57,8 +107,6 @@ def load_tokenizer(model: str, *, trust_remote_code: bool = False) -> PreTrained
     model = resolve_model_id(model)
     has_tokenizer = (Path(model) / "tokenizer_config.json").is_file()
     if is_adapter_dir(model) and not has_tokenizer:  # an adapter saved without its tokenizer
-        import json
-
         config = json.loads((Path(model) / "adapter_config.json").read_text())
         model = config["base_model_name_or_path"]
     try:

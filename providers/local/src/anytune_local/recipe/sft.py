@@ -28,10 +28,12 @@ from anytune_local.recipe.setup import (
     choose_precision,
     describe_setup,
     load_base_model,
+    generation_stops,
     load_tokenizer,
     prepare_libraries,
+    template_kwargs,
 )
-from anytune_local.recipe.tokenize import ChatEncoder
+from anytune_local.recipe.tokenize import IGNORE_INDEX, ChatEncoder
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 class TokenizedSet:
     rows: list[dict[str, list[int]]]
     examples: int
+    """Lines with something to train."""
     tokens: int
     trained_tokens: int
     truncated: int
@@ -51,6 +54,11 @@ class TokenizedSet:
         text = (
             f"{name}: {self.examples} examples, {self.tokens} tokens, {self.trained_tokens} trained"
         )
+        if len(self.rows) != self.examples:
+            text += (
+                f"; {len(self.rows)} sequences (the chat template renders earlier turns "
+                "differently, so some turns are trained in their own context)"
+            )
         if self.truncated:
             text += f"; {self.truncated} truncated to max_length={max_length}"
         if self.skipped:
@@ -61,34 +69,43 @@ class TokenizedSet:
 def tokenize_examples(
     encoder: ChatEncoder, examples: list[ChatExample], path: Path
 ) -> TokenizedSet:
-    """input_ids + labels for every example; ``file:line`` errors for ones that cannot render."""
+    """Training sequences for every example; ``file:line`` errors for ones that cannot render."""
     rows: list[dict[str, list[int]]] = []
-    tokens = trained = truncated = skipped = 0
+    tokens = trained = truncated = skipped = used = 0
     for example in examples:
         try:
-            encoded = encoder.encode(example.messages, example.tools)
+            encoded = encoder.encode(example.messages, example.tools, example.functions)
         except TrainingFailure as exc:
             raise TrainingFailure(exc.code, f"{path}:{example.line}: {exc.message}") from exc
-        except Exception as exc:  # the template raised (e.g. "roles must alternate")
-            raise TrainingFailure(
-                "invalid_training_file",
-                f"{path}:{example.line}: the model's chat template cannot render this "
-                f"conversation: {exc}",
-            ) from exc
         truncated += encoded.truncated
-        if encoded.trained_tokens == 0:
+        kept = [row for row in encoded.rows if any(label != IGNORE_INDEX for label in row["labels"])]
+        if not kept:
             skipped += 1
             continue
-        rows.append({"input_ids": encoded.input_ids, "labels": encoded.labels})
-        tokens += len(encoded.input_ids)
+        used += 1
+        rows += kept
+        tokens += sum(len(row["input_ids"]) for row in kept)
         trained += encoded.trained_tokens
-    return TokenizedSet(rows, len(rows), tokens, trained, truncated, skipped)
+    return TokenizedSet(rows, used, tokens, trained, truncated, skipped)
+
+
+def make_encoder(
+    request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]
+) -> ChatEncoder:
+    """The job's encoder: its max_length, chat template switches and stop tokens."""
+    return ChatEncoder(
+        tokenizer,
+        int(options["max_length"]),
+        model=request.base_model,
+        template_kwargs=template_kwargs(options),
+        stops=generation_stops(request.base_model, tokenizer),
+    )
 
 
 def prepare_data(
     request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]
 ) -> tuple[TokenizedSet, TokenizedSet | None]:
-    encoder = ChatEncoder(tokenizer, int(options["max_length"]))
+    encoder = make_encoder(request, tokenizer, options)
     train_set = tokenize_examples(encoder, read_chat_file(request.train_path), request.train_path)
     if not train_set.rows:
         raise TrainingFailure(
@@ -127,7 +144,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
             reporter.event(valid_set.summary("Validation file", max_length))
 
     resolved = resolve_auto(
-        train_set.examples,
+        len(train_set.rows),
         Hyperparameters.from_dict(request.hyperparameters),
         processes=world.size,
         gradient_accumulation_steps=int(options["gradient_accumulation_steps"]),
@@ -151,7 +168,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
         world,
         seed=seed,
         has_validation=valid_set is not None,
-        examples=train_set.examples,
+        examples=len(train_set.rows),
     )
     callback = ReporterCallback(
         reporter,
@@ -180,7 +197,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
     if world.is_main:
         reporter.event(
             "Training started: "
-            + describe_resolved(resolved, total_steps(train_set.examples, resolved, options))
+            + describe_resolved(resolved, total_steps(len(train_set.rows), resolved, options))
             + f"; {describe_setup(model, precision, options)}, {world.size} process(es)"
         )
     resume = str(request.resume_from_checkpoint) if request.resume_from_checkpoint else None
