@@ -62,8 +62,9 @@ def test_a_lost_delete_response_is_not_an_error(
 
 
 def test_client_files_api_reaches_the_provider(server: FakeOpenAIServer, train: Path) -> None:
-    from anytune import Client
     from anytune_openai.testing import TEST_API_KEY
+
+    from anytune import Client
 
     client = Client("openai", api_key=TEST_API_KEY, base_url=server.url)
     uploaded = client.files.create(train)
