@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from anytune_local.recipe.generate import generate_batch
+from anytune_local.recipe.inference import generate_batch
 
 
 def load(path: Path) -> list[tuple[list[dict[str, object]], str]]:
