@@ -360,6 +360,9 @@ class Store:
     ) -> Checkpoint:
         now = time.time()
         with self._write() as conn:
+            # A step saved again (a resumed run re-saving the step it was damaged at) replaces
+            # the earlier record instead of listing the checkpoint twice.
+            conn.execute("DELETE FROM checkpoints WHERE job_id = ? AND step = ?", (job_id, step))
             cursor = conn.execute(
                 "INSERT INTO checkpoints (job_id, step, created_at, path, metrics) "
                 "VALUES (?, ?, ?, ?, ?)",
