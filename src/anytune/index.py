@@ -75,7 +75,11 @@ def public_url(value: str) -> str:
         return value
     netloc = parts.netloc.rpartition("@")[2]
     query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_QUERY.search(k)]
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _SECRET_QUERY.search(k)
+        ]
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
@@ -127,8 +131,7 @@ def storage_error(path: Path, exc: BaseException, *, what: str = "job index") ->
         return StorageError(
             f"{path}: cannot write anytune's {what} (read-only or permission denied)",
             path=str(path),
-            hint=f"make {path.parent} writable by you, or set ANYTUNE_HOME to a writable "
-            "directory",
+            hint=f"make {path.parent} writable by you, or set ANYTUNE_HOME to a writable directory",
         )
     return StorageError(
         f"{path}: cannot use anytune's {what} ({type(exc).__name__}: {exc})",

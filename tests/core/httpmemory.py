@@ -76,7 +76,9 @@ class ProviderServer:
         httpd = _Server(("127.0.0.1", self.port), _Handler)
         httpd.backend = self.backend
         self.port = httpd.server_address[1]
-        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         self._httpd = httpd
         return self
 
@@ -107,7 +109,9 @@ class HttpMemoryProvider(InMemoryProvider):
         try:
             response = self._http.get(self.base_url + path, params=params)
         except httpx.TransportError as exc:
-            raise ProviderConnectionError(f"cannot reach {self.base_url}: {exc}", provider=NAME) from None
+            raise ProviderConnectionError(
+                f"cannot reach {self.base_url}: {exc}", provider=NAME
+            ) from None
         if response.status_code == 404:
             raise NotFoundError(f"no such job ({path})", provider=NAME)
         if response.status_code >= 500:

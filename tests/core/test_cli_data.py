@@ -500,7 +500,10 @@ def test_exact_is_never_said_twice() -> None:
     from anytune.dataset.report import FileStats, ValidationReport, _token_label
 
     report = ValidationReport(
-        method="supervised", train=FileStats("t"), tokens_exact=True, token_counter="o200k_base (exact)"
+        method="supervised",
+        train=FileStats("t"),
+        tokens_exact=True,
+        token_counter="o200k_base (exact)",
     )
     assert _token_label(report) == "o200k_base (exact)"
 

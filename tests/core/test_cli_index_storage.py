@@ -40,9 +40,7 @@ def assert_created_despite_the_index(result: Result, index_file: Path) -> str:
     return job_id
 
 
-def test_corrupt_index_create_prints_the_id_and_warns(
-    train: Path, anytune_home: Path
-) -> None:
+def test_corrupt_index_create_prints_the_id_and_warns(train: Path, anytune_home: Path) -> None:
     index_file = anytune_home / "index.sqlite3"
     index_file.write_bytes(b"this is not a database, just garbage " * 100)
     job_id = assert_created_despite_the_index(create(train), index_file)

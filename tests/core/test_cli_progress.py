@@ -7,8 +7,8 @@ import re
 import time
 
 from anytune.cli.progress import Progress
-from anytune.polling import Outage
 from anytune.errors import ProviderConnectionError
+from anytune.polling import Outage
 from anytune.types import Event, Job, JobStatus, Metrics
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -123,3 +123,21 @@ def test_outage_lines_now_and_then() -> None:
     assert len(lines) == 2  # one note for the outage (not one per retry), one on recovery
     assert "provider unreachable (connection refused); retrying in 4 s" in lines[0]
     assert "answers again" in lines[1]
+
+
+def test_checkpoint_metrics_say_when_the_validation_loss_was_measured() -> None:
+    from anytune.cli.render import checkpoint_line
+    from anytune.types import Checkpoint
+
+    line = checkpoint_line(
+        Checkpoint(
+            id="c",
+            job_id="j",
+            step=60,
+            created_at=0,
+            fine_tuned_model_checkpoint="/ckpt/60",
+            metrics={"train_loss": 0.5, "valid_loss": 1.25, "valid_loss_step": 40},
+        )
+    )
+    assert "valid_loss=1.25 (at step 40)" in line
+    assert "valid_loss_step" not in line

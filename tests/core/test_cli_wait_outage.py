@@ -38,8 +38,17 @@ def paused_job(server: httpmemory.ProviderServer, tmp_path: Path) -> str:
 def wait_cli(server: httpmemory.ProviderServer, job_id: str, *extra: str) -> Result:
     return CliRunner().invoke(
         cli,
-        ["wait", job_id, "-p", httpmemory.NAME, "-P", f"base_url={server.url}",
-         "--interval", "0.05", *extra],
+        [
+            "wait",
+            job_id,
+            "-p",
+            httpmemory.NAME,
+            "-P",
+            f"base_url={server.url}",
+            "--interval",
+            "0.05",
+            *extra,
+        ],
         catch_exceptions=False,
     )
 
@@ -83,9 +92,7 @@ def test_max_outage_stops_with_exit_75_and_says_the_job_keeps_running(
     assert "Traceback" not in result.output
 
 
-def test_max_outage_json_error_on_stdout(
-    server: httpmemory.ProviderServer, tmp_path: Path
-) -> None:
+def test_max_outage_json_error_on_stdout(server: httpmemory.ProviderServer, tmp_path: Path) -> None:
     import json
 
     job_id = paused_job(server, tmp_path)

@@ -33,7 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("anytune.cli.jobs:pause", "Pause a job (providers that support it)."),
     "resume": ("anytune.cli.jobs:resume", "Resume a paused (or interrupted) job."),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
-    "serve": ("anytune.cli.serve:serve", "Serve OpenAI's fine-tuning API over a provider (anytune[serve])."),
+    "serve": (
+        "anytune.cli.serve:serve",
+        "Serve OpenAI's fine-tuning API over a provider (anytune[serve]).",
+    ),
 }
 
 PLUGIN_GROUP = "anytune.cli"

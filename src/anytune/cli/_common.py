@@ -49,9 +49,11 @@ def redact(text: str) -> str:
             text = text.replace(value, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(
-            lambda m: (m.group(1) if m.groups() else "")
-            + "***"
-            + (m.group(2) if (m.lastindex or 0) >= 2 else ""),
+            lambda m: (
+                (m.group(1) if m.groups() else "")
+                + "***"
+                + (m.group(2) if (m.lastindex or 0) >= 2 else "")
+            ),
             text,
         )
     return text
@@ -95,7 +97,7 @@ def json_option(f: F) -> F:
         "as_json",
         is_flag=True,
         callback=_remember_json,
-        help="Print JSON for scripts (errors too: {\"error\": {...}} on stdout).",
+        help='Print JSON for scripts (errors too: {"error": {...}} on stdout).',
     )(f)
 
 
@@ -167,9 +169,7 @@ def index_warnings(defer: bool = False) -> Iterator[list[str]]:
                 if issubclass(item.category, IndexWarning):
                     pending.append(str(item.message))
                 else:
-                    warnings.showwarning(
-                        item.message, item.category, item.filename, item.lineno
-                    )
+                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
             for message in dict.fromkeys(pending):
                 echo_err(f"Warning: {message}")
 

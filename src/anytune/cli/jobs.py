@@ -139,8 +139,14 @@ def status(
 
 @click.command()
 @click.argument("job_id")
-@click.option("--interval", type=click.FloatRange(min=0), help="Seconds between polls (default: per provider).")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds (exit 124).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    help="Seconds between polls (default: per provider).",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), help="Give up after this many seconds (exit 124)."
+)
 @click.option(
     "--max-outage",
     type=click.FloatRange(min=0),
@@ -186,7 +192,9 @@ def wait(
 @click.argument("job_id")
 @click.option("--after", help="Only events after this event id.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the job ends.")
-@click.option("--interval", type=click.FloatRange(min=0), help="Seconds between polls with --follow.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0), help="Seconds between polls with --follow."
+)
 @provider_option(required=False)
 @json_option
 def events(
@@ -275,9 +283,7 @@ def _action_command(name: str, doc: str) -> click.Command:
     def command(
         job_id: str, provider: str | None, provider_options: tuple[str, ...], as_json: bool
     ) -> None:
-        job = on_job(
-            job_id, provider, provider_options, lambda c: getattr(c.jobs, name)(job_id)
-        )
+        job = on_job(job_id, provider, provider_options, lambda c: getattr(c.jobs, name)(job_id))
         emit(job.to_dict(), as_json, lambda: [f"{job.id}: {render.status_text(job.status)}"])
 
     return command

@@ -168,7 +168,9 @@ class Progress:
         now = time.monotonic()
         if outage.recovered:
             if outage.down_for >= 1 or outage.attempt > 1:
-                self._line(f"{self.job_id}: the provider answers again (after {duration(outage.down_for)})")
+                self._line(
+                    f"{self.job_id}: the provider answers again (after {duration(outage.down_for)})"
+                )
             self._last_outage_note = 0.0
             return
         if outage.attempt > 1 and now - self._last_outage_note < OUTAGE_NOTE_EVERY:
@@ -190,7 +192,9 @@ class Progress:
         """Events from before the wait: none for an ended job, the last few otherwise."""
         if finished or self.quiet:
             return
-        shown = [e for e in history if e.metrics is None or e.level != "info"] if self.live else history
+        shown = (
+            [e for e in history if e.metrics is None or e.level != "info"] if self.live else history
+        )
         if len(shown) > HISTORY_SHOWN:
             self._line(
                 f"{self.job_id}: {len(shown) - HISTORY_SHOWN} earlier events "
@@ -252,7 +256,9 @@ class Progress:
         wide = console.width >= 100
         columns: list[Any] = [
             TextColumn("[bold]{task.fields[status]}", table_column=Column(no_wrap=True)),
-            BarColumn(bar_width=None if wide else 10, table_column=Column(ratio=1) if wide else None),
+            BarColumn(
+                bar_width=None if wide else 10, table_column=Column(ratio=1) if wide else None
+            ),
             TaskProgressColumn(table_column=Column(no_wrap=True)),
             # The details shrink (with an ellipsis) so the line always fits the terminal.
             TextColumn(

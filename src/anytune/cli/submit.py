@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 _PATH_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt")
 
 
-class AutoNumber(click.ParamType):
+class AutoNumber(click.ParamType):  # type: ignore[type-arg]
     """A number or the word "auto"."""
 
     name = "NUMBER|auto"
@@ -68,7 +68,9 @@ def job_spec_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--model", "-m", required=True, help="Base model to fine-tune."),
         click.option("--method", type=click.Choice(["supervised", "dpo"]), default="supervised"),
         click.option("--n-epochs", type=AutoNumber(int), help="Epochs, 1-50 (or auto)."),
-        click.option("--batch-size", type=AutoNumber(int), help="Examples per step, 1-256 (or auto)."),
+        click.option(
+            "--batch-size", type=AutoNumber(int), help="Examples per step, 1-256 (or auto)."
+        ),
         click.option(
             "--learning-rate-multiplier",
             "--lr-multiplier",
@@ -110,7 +112,9 @@ def _local_path(value: str | None, flag: str) -> Path | None:
     if path.is_file():
         return path
     if "/" in value or "\\" in value or value.lower().endswith(_PATH_SUFFIXES):
-        raise click.UsageError(f"{flag} {value}: no such file (and it does not look like a file id)")
+        raise click.UsageError(
+            f"{flag} {value}: no such file (and it does not look like a file id)"
+        )
     return None
 
 
@@ -209,7 +213,12 @@ def _upload(client: Client, path: Path) -> str:
 
 
 def prepare_and_create(
-    client: Client, *, skip_validation: bool, training_file: str, validation_file: str | None, **spec: Any
+    client: Client,
+    *,
+    skip_validation: bool,
+    training_file: str,
+    validation_file: str | None,
+    **spec: Any,
 ) -> Any:
     """Check everything, then validate and upload local files, then create the job."""
     train_path = _local_path(training_file, "--training-file")
@@ -305,8 +314,16 @@ def create(
     "--validation-file", "-v", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @job_spec_options
-@click.option("--interval", type=click.FloatRange(min=0), help="Seconds between polls (default: per provider).")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Give up waiting after this many seconds (exit 124).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    help="Seconds between polls (default: per provider).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    help="Give up waiting after this many seconds (exit 124).",
+)
 @click.option(
     "--max-outage",
     type=click.FloatRange(min=0),

@@ -205,9 +205,7 @@ class ValidationReport:
         if self.cost is not None:
             # "billed" only where there is a price (a local job is trained, not billed).
             verb = "billed" if self.cost.usd is not None else "trained"
-            billed = (
-                f"{self.cost.billed_tokens:,} {verb} over {_count(self.cost.epochs, 'epoch')}"
-            )
+            billed = f"{self.cost.billed_tokens:,} {verb} over {_count(self.cost.epochs, 'epoch')}"
             if self.cost.usd is not None:
                 billed += f" (about ${self.cost.usd:,.2f})"
             parts.append(billed)

@@ -19,7 +19,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from anytune.dataset.cost import estimate_cost
 from anytune.dataset.digests import DigestTable
@@ -261,15 +261,13 @@ def _check_arguments(
             f"unknown method {method!r}", hint=f"use one of {', '.join(METHODS)}"
         )
     if n_epochs != "auto" and (isinstance(n_epochs, bool) or not isinstance(n_epochs, int)):
-        raise InvalidArgumentError(
-            f"n_epochs must be a whole number or 'auto', got {n_epochs!r}"
-        )
-    epochs = "auto" if n_epochs is None else n_epochs
+        raise InvalidArgumentError(f"n_epochs must be a whole number or 'auto', got {n_epochs!r}")
+    epochs: int | Literal["auto"] = "auto" if n_epochs in (None, "auto") else int(n_epochs)
     (limits or HyperparameterLimits()).check(Hyperparameters(n_epochs=epochs))
 
 
 def sniff_method(path: str | Path) -> str:
-    """"dpo" when the first example of ``path`` is a preference example, else "supervised"."""
+    """ "dpo" when the first example of ``path`` is a preference example, else "supervised"."""
     for raw in iter_lines(path):
         if raw.error is None:
             return "dpo" if detect_kind(raw.record) == DPO else "supervised"
