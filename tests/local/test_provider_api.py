@@ -158,7 +158,7 @@ def test_status_listing_and_events_load_no_ml_library(
 
 
 def test_dataset_rules_count_with_the_models_own_tokenizer(
-    local_provider: LocalProvider, tiny_model: Path
+    local_provider: LocalProvider, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = local_provider.dataset_rules(str(tiny_model))
     assert rules.max_tokens_per_example == 2048 and rules.price is None
@@ -171,6 +171,10 @@ def test_dataset_rules_count_with_the_models_own_tokenizer(
     }
     long = {"messages": [short["messages"][0], {"role": "assistant", "content": "yo " * 50}]}
     assert 0 < counter.count(short) < counter.count(long)
+    with pytest.raises(ConfigurationError, match="HF_HUB_OFFLINE is set"):
+        local_provider.dataset_rules("org/hub-model")  # offline and not in the cache
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     assert local_provider.dataset_rules("org/hub-model").token_counter is None
 
 

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from anytune import config
-from anytune.dataset.reader import iter_lines
 from anytune.errors import (
     ConfigurationError,
     ConflictError,
-    DatasetError,
     InvalidRequestError,
     NotFoundError,
 )
@@ -45,11 +43,12 @@ from anytune.provider import (
     validate_options,
 )
 from anytune.types import Checkpoint, Event, FileObject, Job
-from anytune_local import processes, scheduler
+from anytune_local import checkpoints, files, processes, scheduler
 from anytune_local.convert import to_job
 from anytune_local.files import file_object, store_file
 from anytune_local.models import LazyTokenCounter, check_model, has_tokenizer, resolve_model
-from anytune_local.options import OPTION_SPECS
+from anytune_local.options import OPTION_SPECS, check_ranges
+from anytune_local.storage import check_id
 from anytune_local.store import ACTIVE_STATUSES, FileRecord, JobRecord, Store, event_number
 
 CANCEL_GRACE = 15.0
@@ -66,13 +65,16 @@ class LocalProvider(Provider):
         methods=frozenset({"supervised", "dpo"}),
         render=True,
         generate=True,
+        file_management=True,
     )
     option_specs: ClassVar[Mapping[str, OptionSpec]] = OPTION_SPECS
     connection_options: ClassVar[tuple[str, ...]] = ("home",)
     default_poll_interval: ClassVar[float] = 1.0
 
     def __init__(self, home: str | Path | None = None) -> None:
-        self.home = Path(home).expanduser().absolute() if home else config.home() / "local"
+        # Absolute: workers run in their job directory, not in this process's one.
+        chosen = Path(home).expanduser() if home else config.home() / "local"
+        self.home = chosen.absolute()
         self.store = Store(self.home)
 
     # -- files ---------------------------------------------------------------------------
@@ -88,10 +90,19 @@ class LocalProvider(Provider):
     def get_file(self, file_id: str) -> FileObject:
         return file_object(self._file(file_id))
 
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[FileObject]:
+        """Uploaded files, newest first."""
+        return files.list_files(self.store, purpose=purpose, limit=limit)
+
+    def delete_file(self, file_id: str) -> None:
+        """Delete an uploaded file; ``ConflictError`` while an unfinished job uses it."""
+        files.delete_file(self.store, file_id)
+
     # -- jobs ----------------------------------------------------------------------------
     def check_spec(self, spec: ValidatedSpec) -> None:
-        """The model path, bitsandbytes for quantize, and how batch_size splits."""
+        """The model path, option ranges, bitsandbytes for quantize, how batch_size splits."""
         check_model(spec.model)
+        check_ranges(spec.options)
         if spec.options.get("quantize") in ("4bit", "8bit"):
             import importlib.util
 
@@ -107,7 +118,7 @@ class LocalProvider(Provider):
         """The files are uploaded and readable."""
         for file_id in (spec.training_file, spec.validation_file):
             if file_id:
-                self._check_readable(self._file(file_id))
+                files.check_readable(self._file(file_id))
 
     def _check_batch_split(self, spec: ValidatedSpec) -> None:
         """An explicit batch_size must split evenly over processes and accumulation steps."""
@@ -218,23 +229,30 @@ class LocalProvider(Provider):
         return self.get_job(job_id)
 
     def resume_job(self, job_id: str) -> Job:
-        """Continue a paused job, or one whose worker died, from its last checkpoint."""
+        """Continue a paused or failed job from its newest checkpoint that loads.
+
+        A failed job needs a usable checkpoint, unless its worker died (then it starts
+        over). Damaged checkpoints are skipped; the "Job resumed ..." event names the one used
+        and the ones skipped.
+        """
         record = scheduler.reconcile(self.store, self._record(job_id))
-        died = record.status == "failed" and record.error_code == "worker_died"
-        if record.status != "paused" and not died:
-            reason = f" ({record.error_code})" if record.error_code else ""
+        if record.status not in ("paused", "failed"):
             raise ConflictError(
-                f"job {job_id} is {record.status}{reason}; only paused jobs and jobs whose worker "
-                "died can be resumed",
+                f"job {job_id} is {record.status}; only paused and failed jobs can be resumed",
                 provider=self.name,
             )
-        checkpoint = scheduler.last_checkpoint(self.store, job_id)
+        choice = checkpoints.newest_usable(self.store, job_id)
+        if record.status == "failed" and choice.path is None and record.error_code != "worker_died":
+            skipped = f" (damaged: {'; '.join(choice.skipped)})" if choice.skipped else ""
+            raise ConflictError(
+                f"job {job_id} failed ({record.error_code}: {record.error_message}) with no "
+                f"usable checkpoint{skipped}, so there is nothing to resume from",
+                hint="fix the cause and create a new job",
+                provider=self.name,
+            )
         trained_before = record.started_at is not None
-        where = (
-            f"from the checkpoint at step {checkpoint[0]}"
-            if checkpoint
-            else "from the start (no checkpoint was saved)"
-        )
+        where = choice.describe()
+        checkpoint = (choice.step, choice.path) if choice.path is not None else None
         if not self.store.transition(
             job_id,
             ("paused", "failed"),
@@ -260,6 +278,8 @@ class LocalProvider(Provider):
 
     # -- data ----------------------------------------------------------------------------
     def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+        if model:
+            check_model(model)  # `validate -m /nonexistent` must not say OK
         max_length = OPTION_SPECS["max_length"].default if "max_length" in OPTION_SPECS else None
         counter = LazyTokenCounter(model) if model and has_tokenizer(model) else None
         return DatasetRules(
@@ -313,7 +333,7 @@ class LocalProvider(Provider):
 
     # -- helpers -------------------------------------------------------------------------
     def _record(self, job_id: str) -> JobRecord:
-        record = self.store.get_job(job_id)
+        record = self.store.get_job(check_id("job", job_id))
         if record is None:
             raise NotFoundError(
                 f"no local job {job_id} in {self.home}",
@@ -323,28 +343,7 @@ class LocalProvider(Provider):
         return record
 
     def _file(self, file_id: str) -> FileRecord:
-        record = self.store.get_file(file_id)
-        if record is None:
-            raise NotFoundError(
-                f"no uploaded file {file_id} in {self.home}",
-                hint="upload it with `anytune upload FILE --provider local`",
-                provider=self.name,
-            )
-        return record
-
-    def _check_readable(self, record: FileRecord) -> None:
-        problems = [
-            f"{record.filename}:{line.lineno}: {line.error}"
-            for line in iter_lines(record.path)
-            if line.error is not None
-        ]
-        if problems:
-            raise DatasetError(
-                f"{record.filename} ({record.id}): {len(problems)} unreadable line(s)",
-                problems=problems,
-                hint=f"fix them, then upload again; `anytune validate {record.filename}` lists every problem",
-                provider=self.name,
-            )
+        return files.find_file(self.store, file_id)
 
     def _start_worker(self, job_id: str, *, attempt: int, resume: bool) -> None:
         try:
