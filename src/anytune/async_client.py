@@ -26,15 +26,12 @@ from anytune.client import (
     EventList,
     FileList,
     Files,
-    Follower,
     JobList,
     Jobs,
-    _End,
     _indexed_provider,
-    _Stopped,
     build_spec,
-    stoppable_sleep,
 )
+from anytune.follow import End, Follower, Stopped, stoppable_sleep
 from anytune.index import JobIndex
 from anytune.polling import EventCallback, EventCursor, OutageCallback, StatusCallback
 from anytune.provider import ProgressCallback, Provider
@@ -126,28 +123,28 @@ class EventStream(AsyncIterator[Event]):
         self._job_id = job_id
         self._after = after
         self._interval = interval
-        self._queue: asyncio.Queue[Event | _End] | None = None
+        self._queue: asyncio.Queue[Event | End] | None = None
         self._follower: Follower | None = None
         self._done = False
 
     def __aiter__(self) -> EventStream:
         return self
 
-    def _start(self) -> asyncio.Queue[Event | _End]:
+    def _start(self) -> asyncio.Queue[Event | End]:
         loop = asyncio.get_running_loop()
-        pending: asyncio.Queue[Event | _End] = asyncio.Queue()
+        pending: asyncio.Queue[Event | End] = asyncio.Queue()
 
         # The thread holds the queue and the loop, never this object, so dropping the
         # stream lets __del__ stop it.
-        def hand_over(item: Event | _End) -> None:
+        def hand_over(item: Event | End) -> None:
             try:
                 loop.call_soon_threadsafe(pending.put_nowait, item)
             except RuntimeError:  # the loop is closed: nobody is listening any more
-                raise _Stopped from None
+                raise Stopped from None
 
         def finished(error: BaseException | None) -> None:
-            with contextlib.suppress(_Stopped):
-                hand_over(_End(error))
+            with contextlib.suppress(Stopped):
+                hand_over(End(error))
 
         self._follower = Follower(
             self._provider,
@@ -169,7 +166,7 @@ class EventStream(AsyncIterator[Event]):
         except BaseException:  # cancelled: stop polling too
             self.stop()
             raise
-        if isinstance(item, _End):
+        if isinstance(item, End):
             self.stop()
             if item.error is not None:
                 raise item.error

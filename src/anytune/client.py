@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import queue
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, overload
 
 from anytune import registry
 from anytune.errors import InvalidArgumentError, JobError, NotFoundError
+from anytune.follow import End, Follower, Sleep
 from anytune.index import JobIndex
 from anytune.polling import EventCallback, EventCursor, OutageCallback, StatusCallback, wait
 from anytune.provider import ProgressCallback, Provider
@@ -29,7 +29,6 @@ JobList = list[Job]
 EventList = list[Event]
 CheckpointList = list[Checkpoint]
 FileList = list[FileObject]
-Sleep = Callable[[float], None]
 
 
 class Client:
@@ -164,64 +163,6 @@ def build_spec(
     )
 
 
-class _Stopped(Exception):
-    """Raised inside the polling thread when its consumer has gone away."""
-
-
-class Follower:
-    """Runs the wait loop in a thread, handing each event to ``deliver``, until the job ends
-    or ``stop()`` is called (the thread then stops at its next sleep or event)."""
-
-    def __init__(
-        self,
-        provider: Provider,
-        job_id: str,
-        *,
-        after: str | None,
-        interval: float,
-        deliver: Callable[[Event], None],
-        finished: Callable[[BaseException | None], None],
-    ):
-        self._stop = threading.Event()
-
-        def on_event(event: Event) -> None:
-            if self._stop.is_set():
-                raise _Stopped
-            deliver(event)
-
-        def run() -> None:
-            error: BaseException | None = None
-            try:
-                wait(
-                    provider,
-                    job_id,
-                    interval=interval,
-                    on_event=on_event,
-                    events_after=after,
-                    raise_on_failure=False,
-                    sleep=stoppable_sleep(self._stop),
-                )
-            except _Stopped:
-                pass
-            except BaseException as exc:  # handed to the consumer
-                error = exc
-            finished(error)
-
-        self.thread = threading.Thread(target=run, name=f"anytune-follow-{job_id}", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def stoppable_sleep(stop: threading.Event) -> Sleep:
-    def sleep(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise _Stopped
-
-    return sleep
-
-
 class Jobs:
     def __init__(self, client: Client):
         self._client = client
@@ -320,17 +261,17 @@ class Jobs:
         return self._follow(job_id, after, self._interval(interval))
 
     def _follow(self, job_id: str, after: str | None, interval: float) -> Iterator[Event]:
-        pending: queue.SimpleQueue[Event | _End] = queue.SimpleQueue()
+        pending: queue.SimpleQueue[Event | End] = queue.SimpleQueue()
         follower = Follower(
             self._provider,
             job_id,
             after=after,
             interval=interval,
             deliver=pending.put,
-            finished=lambda error: pending.put(_End(error)),
+            finished=lambda error: pending.put(End(error)),
         )
         try:
-            while not isinstance(item := pending.get(), _End):
+            while not isinstance(item := pending.get(), End):
                 yield item
         finally:
             follower.stop()
@@ -414,13 +355,6 @@ class Jobs:
     def cursor(self, job_id: str, *, after: str | None = None) -> EventCursor:
         """An incremental event reader: each ``fetch()`` returns only new events."""
         return EventCursor(self._provider, job_id, after=after)
-
-
-class _End:
-    """The follow thread finished (with ``error`` if it failed)."""
-
-    def __init__(self, error: BaseException | None):
-        self.error = error
 
 
 def __getattr__(name: str) -> Any:
