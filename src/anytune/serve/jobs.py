@@ -93,12 +93,19 @@ def create(service: Service, project: str, body: Any) -> dict[str, Any]:
     )
     service.state.add_job(row)
     service.remember(row, job)
-    return job_json(row, job, project)
+    return view(service, row, job)
+
+
+def view(service: Service, row: JobRow, job: Any) -> dict[str, Any]:
+    body = job_json(row, job, row.project)
+    if body["error"] is not None:
+        body["error"]["message"] = service.redact(body["error"]["message"])
+    return body
 
 
 def retrieve(service: Service, project: str, job_id: str) -> dict[str, Any]:
     row = service.job_row(project, job_id)
-    return job_json(row, service.job(row), project)
+    return view(service, row, service.job(row))
 
 
 def _matches(row: JobRow, wanted: Mapping[str, str] | None) -> bool:
@@ -118,7 +125,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     rows = service.state.list_jobs(project, after=after, limit=None if metadata else limit + 1)
     rows = [r for r in rows if _matches(r, metadata)][: limit + 1]
-    data = [job_json(r, service.job(r), project) for r in rows[:limit]]
+    data = [view(service, r, service.job(r)) for r in rows[:limit]]
     return page(data, len(rows) > limit)
 
 
@@ -131,7 +138,7 @@ def control(service: Service, project: str, job_id: str, action: str) -> dict[st
     }[action]
     job = service.call(operation, row.id)
     service.remember(row, job)
-    return job_json(row, job, project)
+    return view(service, row, job)
 
 
 def events(

@@ -26,6 +26,8 @@ from anytune.serve.shapes import event_json
 from anytune.serve.state import FileRow, JobRow, State
 
 MB = 1024 * 1024
+_FINAL = frozenset({"succeeded", "cancelled"})
+"""Statuses a job never leaves (a failed local job may be resumed), so reads are cached."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,22 @@ class Service:
         self.state = State(config.data_dir)
         self._cache: dict[str, _Cached] = {}
         self._cache_lock = threading.Lock()
+        self._paths = _server_paths(config, provider)
+
+    def redact(self, text: str) -> str:
+        """``text`` (a provider's event or error message) without this machine's paths."""
+        for path, label in self._paths:
+            text = text.replace(path, label)
+        return text
 
     def call(self, fn: Any, *args: Any, param: str | None = None, **kwargs: Any) -> Any:
         """Run a provider operation, its anytune errors as OpenAI's."""
         try:
             return fn(*args, **kwargs)
         except AnytuneError as exc:
-            raise from_anytune(exc, param=param) from None
+            error = from_anytune(exc, param=param)
+            error.message = self.redact(error.message)
+            raise error from None
 
     # -- models ----------------------------------------------------------------------------
     def base_model(self, name: str, *, param: str = "model") -> str:
@@ -174,6 +185,8 @@ class Service:
         entry = self._entry(row.id)
         with entry.lock:
             now = time.monotonic()
+            if not fresh and entry.job is not None and str(entry.job.status) in _FINAL:
+                return entry.job
             if fresh or entry.job is None or now - entry.job_at >= self.config.cache_seconds:
                 entry.job = self.call(self.provider.get_job, row.id)
                 entry.job_at = time.monotonic()
@@ -198,7 +211,10 @@ class Service:
                     raise
                 events = self.call(self.provider.list_events, row.id)
             if events:
-                self.state.add_events(row.id, seq, [(e.id, event_json(e)) for e in events])
+                bodies = [(e.id, event_json(e)) for e in events]
+                for _, body in bodies:
+                    body["message"] = self.redact(body["message"])
+                self.state.add_events(row.id, seq, bodies)
             entry.events_at = time.monotonic()
 
     def resolve_model(self, project: str, name: str) -> tuple[str, int, str]:
@@ -228,6 +244,28 @@ class Service:
                 code="model_not_found",
             )
         return self.base_model(name), 0, "system"
+
+
+def _server_paths(config: ServeConfig, provider: Provider) -> list[tuple[str, str]]:
+    """Paths of this machine that provider messages may contain, and what to show instead."""
+    from anytune import config as anytune_config
+
+    found: dict[str, str] = {}
+    for alias, target in config.models.items():
+        for form in (target, str(Path(target).expanduser().resolve())):
+            if len(form) > 1 and ("/" in form or "\\" in form):
+                found[form] = alias
+    homes = [str(config.data_dir), str(anytune_config.home())]
+    homes += [str(v) for v in config.provider_options.values() if isinstance(v, str) and "/" in v]
+    home = getattr(provider, "home", None)  # many providers keep state in a directory
+    if home is not None:
+        homes.append(str(home))
+    for path in homes:
+        for form in (path, str(Path(path).expanduser().resolve())):
+            if len(form) > 1:
+                found.setdefault(form, "<server>")
+    # Longest first, so a model inside the home is named by its alias.
+    return sorted(found.items(), key=lambda item: len(item[0]), reverse=True)
 
 
 def too_large(limit: int) -> APIError:
