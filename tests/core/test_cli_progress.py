@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from pathlib import Path
 
 from anytune.cli.progress import Progress
 from anytune.errors import ProviderConnectionError
@@ -141,3 +142,23 @@ def test_checkpoint_metrics_say_when_the_validation_loss_was_measured() -> None:
     )
     assert "valid_loss=1.25 (at step 40)" in line
     assert "valid_loss_step" not in line
+
+
+def test_rich_is_imported_only_to_draw_on_a_terminal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from click.testing import CliRunner
+from anytune.cli import cli
+from anytune.testing import write_chat_jsonl
+train = write_chat_jsonl({str(tmp_path / "t.jsonl")!r}, 3)
+r = CliRunner().invoke(cli, ["run", str(train), "-p", "memory", "-m", "b", "--interval", "0"])
+assert r.exit_code == 0, r.output
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("rich", "torch", "openai")))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
