@@ -23,10 +23,12 @@
     ├── JobError                      wait() ended on a job that did not succeed; .job
     │   ├── JobFailedError            status failed; .job.error has code and message
     │   └── JobCancelledError         status cancelled
-    └── WaitTimeoutError              wait() reached its deadline; .job is the last seen state
+    ├── WaitTimeoutError              wait() reached its deadline; .job is the last seen state
+    ├── WaitStoppedError              wait() stopped before the job ended (outage, error); .job
+    └── StorageError                  anytune's own files (job index, a store) unusable; .path
 
 The CLI maps these to exit codes: InvalidArgumentError → 2 (a usage mistake),
-JobCancelledError → 3, WaitTimeoutError → 124, everything else → 1.
+JobCancelledError → 3, WaitStoppedError → 75, WaitTimeoutError → 124, everything else → 1.
 """
 
 from __future__ import annotations
