@@ -18,6 +18,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+from anytune import config
 from anytune.errors import InvalidRequestError, StorageError, TransientError
 
 PROVIDER = "local"
@@ -50,14 +51,9 @@ def check_id(kind: str, value: str) -> str:
 
 
 def make_private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) with mode 0700; tighten it if it exists."""
-    if not path.is_dir():
-        try:
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except FileExistsError:
-            raise storage_error(
-                NotADirectoryError(errno.ENOTDIR, "not a directory"), path
-            ) from None
+    """``config.private_dir`` (the one rule for anytune's directories: created 0700), and
+    also tighten a directory an older version created with a wider mode."""
+    config.private_dir(path)
     with contextlib.suppress(OSError):
         if path.stat().st_mode & 0o077:
             path.chmod(0o700)
@@ -65,12 +61,9 @@ def make_private_dir(path: Path) -> Path:
 
 
 def touch_private(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 (before SQLite opens it), or tighten it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    """Create ``path`` empty with mode 0600 before SQLite opens it (its ``-wal`` and ``-shm``
+    files copy the mode), or tighten it: ``config.private_file``."""
+    config.private_file(path)
 
 
 def sqlite_state(path: Path) -> str:
