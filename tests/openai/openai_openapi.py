@@ -59,7 +59,7 @@ def operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
 
 
 def _validate(schema: dict[str, Any], value: Any) -> list[str]:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     root = {**copy.deepcopy(schema), "components": document()["components"]}
     validator = Draft202012Validator(root)

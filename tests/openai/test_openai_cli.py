@@ -70,7 +70,7 @@ def test_run_to_succeeded_then_inspect_cancel_and_wait(
     job_id = lines[0]
     (created,) = server.jobs()
     assert job_id == created["id"]
-    assert lines[-1] == f"succeeded: ft:{MODEL}:anytune-fake::{job_id[-8:]}"
+    assert lines[-1] == f"ft:{MODEL}:anytune-fake::{job_id[-8:]}"  # the model, alone, last
     assert "Step 6/6" in stderr
     assert "Validated" in stderr and "estimate" in stderr  # checked offline first, labelled
 

@@ -112,7 +112,7 @@ def test_create_timing_out_after_commit_is_found_not_repeated(
 def test_create_that_keeps_failing_says_how_to_reuse_the_request_id(
     server: FakeOpenAIServer, spec: JobSpec
 ) -> None:
-    provider = OpenAIProvider(api_key=KEY, base_url=server.url, max_retries=1)
+    provider = OpenAIProvider(api_key=KEY, base_url=server.url, max_retries=1, reconcile_seconds=1)
     server.fail_next(CREATE, drop="before", times=2)
     with pytest.raises(ProviderConnectionError) as info:
         provider.create_job(spec)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from anytune_openai import OpenAIProvider
 from anytune_openai import _spec as limits
+from anytune_openai._convert import MAX_METADATA_PAIRS, MAX_SUFFIX
 from anytune_openai.testing import FakeOpenAIServer
 from openai_openapi import SPEC
 
@@ -86,15 +87,15 @@ def test_the_limits_are_the_openapi_documents() -> None:
     request = schemas["CreateFineTuningJobRequest"]["properties"]
     assert request["seed"]["minimum"] == 0 and request["seed"]["maximum"] == limits.SEED_MAX
     assert request["suffix"]["minLength"] == 1
-    assert request["suffix"]["maxLength"] == limits.MAX_SUFFIX
+    assert request["suffix"]["maxLength"] == MAX_SUFFIX
     metadata = schemas["Metadata"]["anyOf"][0]["description"]
-    assert f"Set of {limits.MAX_METADATA_PAIRS} key-value pairs" in metadata
+    assert f"Set of {MAX_METADATA_PAIRS} key-value pairs" in metadata
     assert f"maximum length of {limits.MAX_METADATA_KEY} characters" in metadata
     assert f"maximum length of {limits.MAX_METADATA_VALUE} characters" in metadata
 
     def number(schema: dict[str, Any]) -> dict[str, Any]:
         (found,) = [s for s in schema["oneOf"] if s.get("type") in ("integer", "number")]
-        return found
+        return dict(found)
 
     for kind, names in (
         (

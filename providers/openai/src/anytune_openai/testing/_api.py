@@ -7,90 +7,20 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from anytune_openai.testing._jobs import FakeJob, JobRunner
-
-Response = tuple[int, dict[str, Any]]
-
-TRAINING_NOT_AVAILABLE = (
-    "OpenAI is winding down the fine-tuning platform and your organization is no longer able "
-    "to create new fine-tuning training jobs."
+from anytune_openai.testing._wire import (
+    TRAINING_NOT_AVAILABLE,
+    Request,
+    Response,
+    create_refusal,
+    error,
+    page,
 )
 
-
-def error(
-    status: int, message: str, *, code: str | None = None, param: str | None = None
-) -> Response:
-    kind = {
-        401: "invalid_request_error",
-        403: "invalid_request_error",
-        404: "invalid_request_error",
-        429: "requests",
-    }.get(status, "server_error" if status >= 500 else "invalid_request_error")
-    return status, {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-@dataclass
-class Request:
-    method: str
-    params: dict[str, str]
-    query: dict[str, list[str]]
-    json: Any = None
-    form: dict[str, tuple[str | None, bytes]] = field(default_factory=dict)
-
-
-def _page(
-    items: list[dict[str, Any]],
-    query: Mapping[str, list[str]],
-    default: int,
-    *,
-    max_limit: int = 100,
-    repeat: bool = False,
-) -> dict[str, Any]:
-    """OpenAI's cursor pagination over ``items`` (already in API order).
-
-    ``repeat``: behave like a broken server that ignores ``after`` and always says there is
-    more (the first page, again and again).
-    """
-    limit = max(1, min(max_limit, int(query["limit"][0]) if query.get("limit") else default))
-    after = query["after"][0] if query.get("after") and not repeat else None
-    start = 0
-    if after is not None:
-        ids = [i["id"] for i in items]
-        start = ids.index(after) + 1 if after in ids else len(items)
-    chunk = items[start : start + limit]
-    return {
-        "object": "list",
-        "data": chunk,
-        "first_id": chunk[0]["id"] if chunk else None,
-        "last_id": chunk[-1]["id"] if chunk else None,
-        "has_more": bool(chunk) and (repeat or start + limit < len(items)),
-    }
-
-
-def _refusal(body: Mapping[str, Any]) -> Response | None:
-    """What OpenAI refuses in a create-job body (limits from its OpenAPI document)."""
-    metadata = body.get("metadata") or {}
-    if len(metadata) > 16:
-        return error(400, "Invalid 'metadata': too many properties (max 16).", param="metadata")
-    for key, value in metadata.items():
-        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
-            return error(
-                400,
-                f"Invalid 'metadata.{key[:64]}': keys take up to 64 characters and values "
-                "are strings of up to 512.",
-                param="metadata",
-            )
-    suffix = body.get("suffix")
-    if suffix is not None and not 1 <= len(suffix) <= 64:
-        return error(400, "suffix must be 1 to 64 characters", param="suffix")
-    seed = body.get("seed")
-    if seed is not None and not (isinstance(seed, int) and 0 <= seed <= 2_147_483_647):
-        return error(400, f"Invalid 'seed': {seed}. Expected 0 to 2147483647.", param="seed")
-    return None
+__all__ = ["TRAINING_NOT_AVAILABLE", "FakeAPI", "Request", "Response", "error"]
 
 
 class FakeAPI:
@@ -123,7 +53,7 @@ class FakeAPI:
         self.parts: dict[str, bytes] = {}
         self.jobs: dict[str, FakeJob] = {}
         self.repeating: set[str] = set()
-        """List routes (templates) that answer like a broken server: see ``_page``."""
+        """List routes (templates) that answer like a broken server: see ``page``."""
         self.routes: list[tuple[str, re.Pattern[str], str, Callable[[Request], Response]]] = []
         for method, template, handler in [
             ("POST", "/v1/files", self.create_file),
@@ -190,7 +120,7 @@ class FakeAPI:
     def _list(
         self, route: str, items: list[dict[str, Any]], req: Request, default: int, **kw: Any
     ) -> dict[str, Any]:
-        return _page(items, req.query, default, repeat=route in self.repeating, **kw)
+        return page(items, req.query, default, repeat=route in self.repeating, **kw)
 
     def get_file(self, req: Request) -> Response:
         file = self.files.get(req.params["id"])
@@ -303,7 +233,7 @@ class FakeAPI:
             file_id = body.get(name)
             if (name == "training_file" or file_id) and file_id not in self.files:
                 return error(400, f"invalid {name}: {file_id}", param=name)
-        refused = _refusal(body)
+        refused = create_refusal(body)
         if refused is not None:
             return refused
         metadata = body.get("metadata") or {}
