@@ -26,6 +26,7 @@ from pathlib import Path
 
 import common
 import polling
+import serve_polling
 import startup
 import training_throughput
 from common import Result, Target
@@ -85,6 +86,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Result]]] = {
     startup.NAME: (startup.TITLE, startup.run),
     "validation": (VALIDATION_TITLE, run_validation),
     polling.NAME: (polling.TITLE, polling.run),
+    serve_polling.NAME: (serve_polling.TITLE, serve_polling.run),
 }
 
 
