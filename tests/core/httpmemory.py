@@ -99,11 +99,18 @@ class HttpMemoryProvider(InMemoryProvider):
     name: ClassVar[str] = NAME
     connection_options: ClassVar[tuple[str, ...]] = ("base_url",)
 
-    def __init__(self, *, base_url: str | None = None):
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        timeout: float | str | None = None,
+        max_retries: int | str | None = None,
+    ):
         super().__init__(store=MemoryStore())
+        self.settings = {"timeout": timeout, "max_retries": max_retries}
         # Like OPENAI_BASE_URL: the connection may come from the environment.
         self.base_url = (base_url or os.environ.get(URL_ENV) or "http://127.0.0.1:9").rstrip("/")
-        self._http = httpx.Client(timeout=2.0)
+        self._http = httpx.Client(timeout=float(timeout) if timeout is not None else 30.0)
 
     def _get(self, path: str, **params: str) -> Any:
         try:

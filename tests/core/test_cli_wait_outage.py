@@ -144,3 +144,40 @@ def test_connection_settings_from_the_environment_are_recorded(
     job = client.jobs.create(model="m", training_file=file_id)
     (entry,) = JobIndex().lookup(job.id)
     assert entry.connection == {"base_url": server.url}
+
+
+def test_job_reads_default_to_short_timeouts_and_p_settings_win(
+    server: httpmemory.ProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+    import socket
+
+    from anytune.index import JobIndex
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # accepts connections, never answers: a hung server
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    job_id = paused_job(server, tmp_path)
+    JobIndex().record(job_id, httpmemory.NAME, connection={"base_url": url})
+    seen: list[dict[str, object]] = []
+    original = httpmemory.HttpMemoryProvider.__init__
+
+    @functools.wraps(original)  # keeps the signature the CLI reads the settings from
+    def spy(self: httpmemory.HttpMemoryProvider, **kwargs: object) -> None:
+        original(self, **kwargs)  # type: ignore[arg-type]
+        seen.append(dict(self.settings))
+
+    monkeypatch.setattr(httpmemory.HttpMemoryProvider, "__init__", spy)
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        cli, ["status", job_id, "-P", "timeout=0.3", "-P", "max_retries=0"], catch_exceptions=False
+    )
+    hung.close()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert time.monotonic() - started < 5  # -P applied without -p
+    assert seen[-1] == {"timeout": "0.3", "max_retries": "0"}
+    CliRunner().invoke(cli, ["status", job_id, "-P", f"base_url={server.url}"])
+    assert seen[-1] == {"timeout": "10", "max_retries": "1"}  # the read defaults
+    CliRunner().invoke(cli, ["cancel", job_id, "-P", f"base_url={server.url}"])
+    assert seen[-1] == {"timeout": None, "max_retries": None}  # a write: the provider's own

@@ -32,15 +32,33 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def client_for_job(job_id: str, provider: str | None, pairs: Iterable[str]) -> Client:
+READ_DEFAULTS = {"timeout": "10", "max_retries": "1"}
+"""Request settings for commands that only read a job (status, wait, events, checkpoints,
+list), where the provider takes them and neither ``-P`` nor the index sets them: a hung
+server is reported in seconds, not after an SDK's 10-minute default times its retries (and
+``wait`` retries by itself, for as long as it takes)."""
+
+
+def read_defaults(provider: str) -> dict[str, str]:
+    from anytune import registry
+
+    accepted = registry.settings(registry.provider_class(provider))
+    return {k: v for k, v in READ_DEFAULTS.items() if accepted is not None and k in accepted}
+
+
+def client_for_job(
+    job_id: str, provider: str | None, pairs: Iterable[str], *, read: bool = False
+) -> Client:
     """The provider given with ``-p``, else the one the index recorded for the job (with its
     connection settings); ``-P`` settings apply either way."""
-    if provider:
-        return make_client(provider, pairs)
-    from anytune.index import JobIndex
+    connection: dict[str, Any] = {}
+    if not provider:
+        from anytune.index import JobIndex
 
-    entry = JobIndex().find(job_id)
-    return make_client(entry.provider, pairs, **dict(entry.connection))
+        entry = JobIndex().find(job_id)
+        provider, connection = entry.provider, dict(entry.connection)
+    base = {**(read_defaults(provider) if read else {}), **connection}
+    return make_client(provider, pairs, **base)
 
 
 def _known_elsewhere(job_id: str, provider: str) -> str | None:
@@ -60,10 +78,17 @@ def _known_elsewhere(job_id: str, provider: str) -> str | None:
 
 
 def on_job(
-    job_id: str, provider: str | None, pairs: Iterable[str], call: Callable[[Client], T]
+    job_id: str,
+    provider: str | None,
+    pairs: Iterable[str],
+    call: Callable[[Client], T],
+    *,
+    read: bool = True,
 ) -> T:
-    """``call(client)`` for the job's client; a not-found with ``-p`` says where the job is."""
-    client = client_for_job(job_id, provider, pairs)
+    """``call(client)`` for the job's client; a not-found with ``-p`` says where the job is.
+
+    ``read``: the command only reads (short request timeouts, see ``READ_DEFAULTS``)."""
+    client = client_for_job(job_id, provider, pairs, read=read)
     try:
         return call(client)
     except NotFoundError as exc:
@@ -230,7 +255,8 @@ def list_jobs(
 ) -> None:
     """List jobs: the provider's with --provider, else the ones recorded locally by anytune."""
     if provider:
-        jobs = make_client(provider, provider_options).jobs.list(limit=limit)
+        client = make_client(provider, provider_options, **read_defaults(provider))
+        jobs = client.jobs.list(limit=limit)
         emit([j.to_dict() for j in jobs], as_json, lambda: map(render.job_row, jobs))
         return
     from anytune.index import JobIndex
@@ -283,7 +309,13 @@ def _action_command(name: str, doc: str) -> click.Command:
     def command(
         job_id: str, provider: str | None, provider_options: tuple[str, ...], as_json: bool
     ) -> None:
-        job = on_job(job_id, provider, provider_options, lambda c: getattr(c.jobs, name)(job_id))
+        job = on_job(
+            job_id,
+            provider,
+            provider_options,
+            lambda c: getattr(c.jobs, name)(job_id),
+            read=False,  # a write: the provider's own timeouts and retries apply
+        )
         emit(job.to_dict(), as_json, lambda: [f"{job.id}: {render.status_text(job.status)}"])
 
     return command
