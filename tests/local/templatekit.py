@@ -192,3 +192,18 @@ def stop_ids(name: str) -> set[int]:
     tokenizer = build_tokenizer(name)
     facts = MODELS.get(name, ModelFacts())
     return {int(tokenizer.convert_tokens_to_ids(t)) for t in (facts.eos, *facts.stops)}
+
+
+def save_model_dir(name: str, path: Path) -> Path:
+    """A directory that loads like the real model's tokenizer (no weights: enough for
+    ``validate`` and ``data render``), with its generation config's stop tokens."""
+    import json
+
+    tokenizer = build_tokenizer(name)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(path)
+    facts = MODELS.get(name, ModelFacts())
+    (path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    stops = [int(tokenizer.convert_tokens_to_ids(t)) for t in (facts.eos, *facts.stops)]
+    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": stops}))
+    return path

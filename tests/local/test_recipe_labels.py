@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from anytune_local.recipe import TrainingFailure, count_tokens_counter, render_example
+from anytune_local.recipe import count_tokens_counter, render_example
 from anytune_local.recipe.tokenize import IGNORE_INDEX, ChatEncoder
 
 TOOLS = [

@@ -63,6 +63,12 @@ def check_example(record: Any) -> ExampleCheck:
     return result
 
 
+class ExampleRefused(ValueError):
+    """Raised by a provider's ``TokenCounter`` for an example it cannot train as written
+    (e.g. "model M's chat template does not render X"); ``validate`` reports the message at
+    the example's line, as it is."""
+
+
 def example_problem(record: Any, kind: str) -> str | None:
     """The first error of one line for a file of ``kind`` (``CHAT`` or ``DPO``), or None.
 
@@ -156,6 +162,7 @@ __all__ = [
     "ROLES",
     "UNKNOWN",
     "ExampleCheck",
+    "ExampleRefused",
     "check_example",
     "detect_kind",
     "example_problem",

@@ -32,7 +32,7 @@ from anytune.dataset.report import (
     Problem,
     ValidationReport,
 )
-from anytune.dataset.rules import CHAT, DPO, UNKNOWN, check_example, detect_kind
+from anytune.dataset.rules import CHAT, DPO, UNKNOWN, ExampleRefused, check_example, detect_kind
 from anytune.dataset.tokens import EstimateTokenCounter, estimate_tokens
 from anytune.errors import DatasetError, InvalidArgumentError
 from anytune.provider import DatasetRules, Provider, TokenCounter
@@ -137,7 +137,10 @@ class _Scan:
             tokens = self.count(record)
         except Exception as exc:  # a tokenizer refusing a line is a problem with that line
             stats.invalid_examples += 1
-            self.problems.error(self.name, lineno, f"tokens could not be counted: {exc}")
+            refused = isinstance(exc, ExampleRefused)  # the provider's own sentence
+            self.problems.error(
+                self.name, lineno, str(exc) if refused else f"tokens could not be counted: {exc}"
+            )
             return False
         stats.counted_examples += 1
         stats.tokens_total += tokens

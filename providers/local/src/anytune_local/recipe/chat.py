@@ -40,11 +40,11 @@ _PLACEHOLDER = "\ue000"
 _OPEN_BLOCK = re.compile(r"<([A-Za-z][\w:.-]{0,30})>\s*$")
 
 
-class TemplateLimit(TrainingFailure):
-    """The template cannot render this example faithfully (a data problem, not a crash)."""
+def template_limit(message: str) -> TrainingFailure:
+    """The template cannot render this example faithfully: a data problem, not a crash.
 
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid_training_file", message)
+    A plain ``TrainingFailure`` (the provider translates that type by name)."""
+    return TrainingFailure("invalid_training_file", message)
 
 
 def unmarked(text: str) -> str:
@@ -123,7 +123,7 @@ class ChatTemplate:
         eos = tokenizer.eos_token
         self.stops = tuple(dict.fromkeys([*([eos] if eos else []), *stops]))
         """The tokens generation stops on: eos and the generation config's eos_token_id."""
-        self._closing: str | None | bool = False  # False: not derived yet
+        self._closing: str | bool | None = False  # False: not derived yet
 
     # -- rendering ---------------------------------------------------------------------
     def render(
@@ -161,7 +161,9 @@ class ChatTemplate:
         has_calls = any(m.get("tool_calls") for m in conv.messages)
         nulls = ("drop", "none", "empty") if has_null else ("none",)
         for arguments in ("objects", "strings") if has_calls else ("objects",):
-            messages = conv.messages if arguments == "objects" else arguments_as_strings(conv.messages)
+            messages = (
+                conv.messages if arguments == "objects" else arguments_as_strings(conv.messages)
+            )
             for null in nulls:
                 yield Conversation(_null_as(messages, null), conv.tools, conv.trained, conv.cut)
 
@@ -189,14 +191,29 @@ class ChatTemplate:
             return self.render(messages, tools, gen=gen)
         except Exception as exc:  # raise_exception(), TypeError on None, UndefinedError...
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if tools is None and self._renders_with_tools(messages, gen=gen):
+                raise template_limit(
+                    f"model {self.model}'s chat template renders only conversations with "
+                    f'tools ({reason}); give this example "tools", or use the model\'s '
+                    "chat template for plain conversations"
+                ) from exc
+            if type(exc).__name__ == "UndefinedError":
+                reason += " (the template expects a field this example does not have)"
             if not messages:
-                raise TemplateLimit(
+                raise template_limit(
                     f"model {self.model}'s chat template cannot render a conversation that "
                     f"starts with the assistant ({reason}); add the user message it answers"
                 ) from exc
-            raise TemplateLimit(
+            raise template_limit(
                 f"model {self.model}'s chat template cannot render this conversation: {reason}"
             ) from exc
+
+    def _renders_with_tools(self, messages: list[dict[str, Any]], *, gen: bool) -> bool:
+        try:
+            self.render(messages, [], gen=gen)
+        except Exception:  # it fails for another reason
+            return False
+        return True
 
     def turn(self, conv: Conversation, i: int) -> Turn:
         messages, tools = conv.messages, conv.tools
@@ -205,17 +222,22 @@ class ChatTemplate:
         context: str | None
         try:
             context = self._render_or_fail(messages[:i], tools, gen=True)
-        except TemplateLimit:
+        except TrainingFailure:
             if i:
                 raise
             # The template cannot render an empty conversation (messages[0]): what it writes
             # before the answer (BOS, default system prompt, header) is the context.
             context = None
-        if context is not None and full.startswith(context) and not (
-            # a generation prompt that adds nothing (Zephyr on an empty conversation): the
-            # answer's header is the template's, not something the model must write
-            context == self._render_or_fail(messages[:i], tools, gen=False)
-            and not context.endswith(_header(self, messages[:i], tools, placeholder))
+        if (
+            context is not None
+            and full.startswith(context)
+            and not (
+                # an empty conversation for which the generation prompt adds nothing (Zephyr): the
+                # answer's header is the template's, not something the model must write
+                i == 0
+                and context == self._render_or_fail(messages[:i], tools, gen=False)
+                and not context.endswith(_header(self, messages[:i], tools, placeholder))
+            )
         ):
             target = full[len(context) :]
         else:  # history rendered differently: the answer is what follows the same header
@@ -342,8 +364,8 @@ class ChatTemplate:
                 if not _renders_value(value, target):
                     raise self._drops(f"the arguments of tool call {k + 1} ({name!r}) of {where}")
 
-    def _drops(self, what: str) -> TemplateLimit:
-        return TemplateLimit(f"model {self.model}'s chat template does not render {what}")
+    def _drops(self, what: str) -> TrainingFailure:
+        return template_limit(f"model {self.model}'s chat template does not render {what}")
 
 
 def _header(

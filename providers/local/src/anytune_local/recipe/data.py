@@ -67,8 +67,6 @@ def _preference_example(record: Any, line: int) -> tuple[PreferenceExample | Non
     )
 
 
-
-
 def _read(path: Path, parse: Any) -> list[Any]:
     if not path.is_file():
         raise TrainingFailure("invalid_training_file", f"{path}: no such file")

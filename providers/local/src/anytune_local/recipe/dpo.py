@@ -9,7 +9,6 @@ base model itself (the adapter switched off), so no second copy is loaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,7 +61,9 @@ def _trainer_class() -> Any:
     class PretokenizedDPOTrainer(DPOTrainer):  # type: ignore[misc]
         """TRL's DPO on rows the recipe tokenized itself (TRL would render them again)."""
 
-        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, name: str) -> Any:
+        def _prepare_dataset(
+            self, dataset: Any, processing_class: Any, args: Any, name: str
+        ) -> Any:
             if args.max_length is not None and args.truncation_mode == "keep_start":
                 # as TRL does: a prompt that fills max_length leaves nothing to learn
                 dataset = dataset.filter(lambda row: len(row["prompt_ids"]) < args.max_length)

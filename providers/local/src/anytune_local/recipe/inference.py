@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from anytune_local.recipe.messages import conversation
 from anytune_local.recipe.runtime import SPEC_FILE
 from anytune_local.recipe.setup import (
     is_adapter_dir,
@@ -17,7 +18,6 @@ from anytune_local.recipe.setup import (
     resolve_model_id,
     template_kwargs,
 )
-from anytune_local.recipe.messages import conversation
 
 
 def _trained_options(model_path: str) -> dict[str, Any]:

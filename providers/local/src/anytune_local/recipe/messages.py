@@ -68,6 +68,11 @@ def _arguments(value: Any, budget: _Budget) -> Any:
         return text
 
 
+def _call_id(number: int) -> str:
+    """An id for a legacy function call: 9 letters and digits, as Mistral's templates demand."""
+    return f"call{number:05d}"
+
+
 def _call(call: Mapping[str, Any], call_id: str, budget: _Budget) -> dict[str, Any]:
     function = dict(call.get("function") or {})
     function["arguments"] = _arguments(function.get("arguments", "{}"), budget)
@@ -98,11 +103,12 @@ def conversation(
             item["reasoning_content"] = budget(item["reasoning_content"])
         if role == "assistant":
             tool_calls = [
-                _call(c, f"call_{calls + k + 1}", budget) for k, c in enumerate(item.get("tool_calls") or [])
+                _call(c, _call_id(calls + k + 1), budget)
+                for k, c in enumerate(item.get("tool_calls") or [])
             ]
             legacy = message.get("function_call")
             if isinstance(legacy, Mapping):
-                last_function_call = f"call_{calls + len(tool_calls) + 1}"
+                last_function_call = _call_id(calls + len(tool_calls) + 1)
                 tool_calls.append(_call({"function": legacy}, last_function_call, budget))
             calls += len(tool_calls)
             item.pop("tool_calls", None)
@@ -112,7 +118,7 @@ def conversation(
                 trained.append(len(out))
         elif role == "function":  # the legacy result of a function_call
             item["role"] = "tool"
-            item["tool_call_id"] = last_function_call or "call_0"
+            item["tool_call_id"] = last_function_call or _call_id(0)
         out.append(item)
     definitions = [dict(t) for t in tools] if tools else None
     if not definitions and functions:
@@ -155,5 +161,8 @@ def example_parts(
     if "messages" in example:
         return list(example["messages"]), example.get("tools"), example.get("functions"), None
     prompt = example.get("input") or {}
-    replies = [*example.get("preferred_output", [])[:1], *example.get("non_preferred_output", [])[:1]]
+    replies = [
+        *example.get("preferred_output", [])[:1],
+        *example.get("non_preferred_output", [])[:1],
+    ]
     return list(prompt.get("messages", [])), prompt.get("tools"), prompt.get("functions"), replies

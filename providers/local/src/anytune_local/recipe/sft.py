@@ -27,8 +27,8 @@ from anytune_local.recipe.setup import (
     add_lora,
     choose_precision,
     describe_setup,
-    load_base_model,
     generation_stops,
+    load_base_model,
     load_tokenizer,
     prepare_libraries,
     template_kwargs,
@@ -78,7 +78,9 @@ def tokenize_examples(
         except TrainingFailure as exc:
             raise TrainingFailure(exc.code, f"{path}:{example.line}: {exc.message}") from exc
         truncated += encoded.truncated
-        kept = [row for row in encoded.rows if any(label != IGNORE_INDEX for label in row["labels"])]
+        kept = [
+            row for row in encoded.rows if any(label != IGNORE_INDEX for label in row["labels"])
+        ]
         if not kept:
             skipped += 1
             continue

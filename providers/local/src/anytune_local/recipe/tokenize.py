@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from anytune.dataset.rules import ExampleRefused
 from anytune.provider import RenderedExample, Segment, TokenCounter
 from anytune_local.recipe import TrainingFailure
 from anytune_local.recipe.chat import MARK_END, MARK_START, ChatTemplate, Turn, unmarked
@@ -59,7 +60,9 @@ class Encoded:
         for pieces in self.sequences:
             ids = [i for p in pieces for i in p.ids]
             labels = [i if p.trained else IGNORE_INDEX for p in pieces for i in p.ids]
-            self.rows.append({"input_ids": ids[: self.max_length], "labels": labels[: self.max_length]})
+            self.rows.append(
+                {"input_ids": ids[: self.max_length], "labels": labels[: self.max_length]}
+            )
 
     @property
     def total_tokens(self) -> int:
@@ -110,7 +113,9 @@ class ChatEncoder:
             )
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.template = ChatTemplate(tokenizer, model=model, kwargs=template_kwargs, stops=tuple(stops))
+        self.template = ChatTemplate(
+            tokenizer, model=model, kwargs=template_kwargs, stops=tuple(stops)
+        )
         # A token never covers more than _longest_token characters, so this many characters
         # always hold more than max_length tokens: text past it can never be trained.
         self.max_chars = max_length * _longest_token(tokenizer) + 64
@@ -121,14 +126,20 @@ class ChatEncoder:
     def ids(self, text: str, *, start: bool) -> list[int]:
         """Ids of rendered ``text``: the template's control tokens as tokens, marked
         look-alikes from content as plain text. ``start``: the text opens the sequence (a
-        prompt); otherwise it continues one (an answer), encoded as mid-text."""
+        prompt); otherwise it continues one (an answer), encoded as mid-text.
+
+        The same pieces as transformers' ``apply_chat_template(sanitize_control_tokens=True)``
+        (what inference uses): a marked look-alike is encoded on its own, as plain text, so
+        that text on either side can never join into a control token."""
         if MARK_START not in text and MARK_END not in text:
             return self._encode(text, as_text=False, start=start)
         ids: list[int] = []
         position = 0
         for match in _MARKS.finditer(text):
             if match.start() > position:
-                ids += self._encode(text[position : match.start()], as_text=False, start=start and not ids)
+                ids += self._encode(
+                    text[position : match.start()], as_text=False, start=start and not ids
+                )
             if match.group(1):
                 ids += self._encode(match.group(1), as_text=True, start=start and not ids)
             position = match.end()
@@ -357,4 +368,9 @@ class ChatTemplateTokenCounter(TokenCounter):
     def count(self, example: Mapping[str, Any]) -> int:
         if self._encoder is None:
             self._encoder = encoder_for(self.model, self.options)
-        return encode_example(self._encoder, example).total_tokens
+        try:
+            return encode_example(self._encoder, example).total_tokens
+        except TrainingFailure as exc:
+            if exc.code != "invalid_training_file":
+                raise
+            raise ExampleRefused(exc.message) from exc
