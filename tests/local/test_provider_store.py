@@ -207,3 +207,47 @@ def test_last_log_error_picks_the_latest_attempts_error_line(tmp_path: Path) -> 
     assert scheduler.last_log_error(log) == "ValueError: bad thing"
     log.write_text(f"{header} attempt 0\nKeyError: old\n{header} attempt 1\nall fine\n")
     assert scheduler.last_log_error(log) is None
+
+
+def test_the_worker_parses_a_stored_spec_once_into_a_typed_record(tmp_path: Path) -> None:
+    from anytune_local.worker import load_spec
+
+    store = Store(tmp_path)
+    spec = {
+        "model": "tiny",
+        "base_model": "/abs/tiny",
+        "training_file": "file-x",
+        "hyperparameters": {"n_epochs": 2, "batch_size": "auto"},
+        "options": {"lora_r": "8", "merge": "true", "retired_option": 1},
+    }
+    store.insert_job("ftjob-typed", model="tiny", spec=json.dumps(spec), status="queued")
+    record = store.get_job("ftjob-typed")
+    assert record is not None
+
+    typed = load_spec(record)
+
+    assert typed.model == "/abs/tiny"  # the path made absolute at create
+    assert typed.options.get_int("lora_r") == 8 and typed.options.get_bool("merge") is True
+    assert typed.options.get_int("max_length") == 2048  # defaults filled in
+    assert "retired_option" not in typed.options  # an option this version no longer has
+    assert typed.hyperparameters.n_epochs == 2 and typed.hyperparameters.batch_size == "auto"
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    from anytune_local.records import SCHEMA
+
+    old = SCHEMA.replace(",\n    progress TEXT\n", "\n")
+    assert old != SCHEMA
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    conn.executescript(old)
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+    (tmp_path / "jobs").mkdir()
+
+    store = Store(tmp_path)
+    _job(store, "ftjob-old")
+    store.update_job("ftjob-old", progress=json.dumps(Metrics(step=3).to_dict()))
+    record = store.get_job("ftjob-old")
+    assert record is not None and record.progress is not None

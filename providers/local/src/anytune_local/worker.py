@@ -17,6 +17,7 @@ a code and message, and a ``finally`` catches anything else.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from anytune.errors import StorageError
+from anytune.spec import ValidatedSpec, restore
 from anytune_local import checkpoints, processes, scheduler
 from anytune_local.store import ACTIVE_STATUSES, JobRecord, Store, StoreBusyError, retry_busy
 from anytune_local.validation import validate_job_files
@@ -311,26 +313,34 @@ class Supervisor:
             self._fail("internal_error", "the worker exited before the job finished")
 
 
+def load_spec(record: JobRecord) -> ValidatedSpec:
+    """The job's stored spec, parsed once into the typed record every later step uses
+    (options coerced and complete, hyperparameters typed); the model is the absolute
+    ``base_model`` recorded at create."""
+    from anytune_local.options import OPTION_SPECS
+
+    data = record.spec_dict
+    spec = restore(data, provider="local", option_specs=OPTION_SPECS)
+    return dataclasses.replace(spec, model=str(data.get("base_model") or spec.model))
+
+
 def build_request(store: Store, record: JobRecord) -> Any:
-    """The recipe's ``TrainRequest`` for a job."""
-    from anytune_local.options import with_defaults
+    """The recipe's ``TrainRequest`` for a job (the recipe takes plain JSON values)."""
     from anytune_local.recipe import TrainRequest
 
-    spec = record.spec_dict
-    options = with_defaults(dict(spec.get("options") or {}))
-    valid_id = spec.get("validation_file")
+    spec = load_spec(record)
     job_dir = store.job_dir(record.id)
     return TrainRequest(
         job_id=record.id,
-        base_model=spec.get("base_model") or spec["model"],
-        method=spec.get("method", "supervised"),
-        train_path=_file_path(store, spec["training_file"]),
-        valid_path=_file_path(store, valid_id) if valid_id else None,
+        base_model=spec.model,
+        method=spec.method,
+        train_path=_file_path(store, spec.training_file),
+        valid_path=_file_path(store, spec.validation_file) if spec.validation_file else None,
         output_dir=job_dir / "adapter",
         checkpoint_dir=job_dir / "checkpoints",
-        hyperparameters=dict(spec.get("hyperparameters") or {}),
-        options=options,
-        seed=spec.get("seed"),
+        hyperparameters=spec.hyperparameters.to_dict(),
+        options=dict(spec.options),
+        seed=spec.seed,
         resume_from_checkpoint=Path(record.resume_from) if record.resume_from else None,
     )
 
