@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -201,3 +202,30 @@ def _empty_store() -> object:
     from anytune.testing.memory import MemoryStore
 
     return MemoryStore()
+
+
+class _NeedsTen(InMemoryProvider):
+    name = "needsten"
+
+    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> Any:
+        from anytune.provider import DatasetRules
+
+        return DatasetRules(min_examples=10, methods=self.capabilities.methods)
+
+
+def test_a_small_validation_file_is_checked_with_the_training_file(tmp_path: Path) -> None:
+    train = write_chat_jsonl(tmp_path / "train.jsonl", 12)
+    valid = write_chat_jsonl(tmp_path / "valid.jsonl", 3)
+    registry.register("needsten", _NeedsTen)
+    try:
+        result = invoke("create", "-p", "needsten", "-m", "b", "-t", str(train), "-v", str(valid))
+        assert result.exit_code == 0, result.output  # the minimum is for training data
+        assert f"Validated {train}" in result.stderr
+        only_valid = invoke(
+            "create", "-p", "needsten", "-m", "b", "-t", "file-000001", "-v", str(valid)
+        )
+        assert only_valid.exit_code == 0, only_valid.output
+        small = invoke("create", "-p", "needsten", "-m", "b", "-t", str(valid))
+        assert small.exit_code == 1 and "at least 10" in small.stderr
+    finally:
+        registry.unregister("needsten")

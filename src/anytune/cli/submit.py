@@ -177,16 +177,33 @@ def build_spec(
 
 
 def check_file(
-    client: Client, path: Path, *, model: str | None, method: str | None, n_epochs: Any
+    client: Client,
+    path: Path,
+    *,
+    model: str | None,
+    method: str | None,
+    n_epochs: Any,
+    validation: Path | None = None,
+    minimum: bool = True,
 ) -> None:
-    """Refuse to upload a file that is not usable training data (nothing is uploaded)."""
+    """Refuse to upload a file that is not usable training data (nothing is uploaded).
+
+    ``validation``: a validation file checked with it (and for overlap), as `validate -v`
+    does. ``minimum=False`` for a validation file alone: the provider's minimum number of
+    examples is for training data.
+    """
+    from dataclasses import replace as replace_rules
+
     from anytune.dataset.validate import sniff_method, validate_file
 
     chosen = method or sniff_method(path)
     rules = client.provider.dataset_rules(model, method=chosen)
+    if not minimum:
+        rules = replace_rules(rules, min_examples=1)
     report = validate_file(
         path,
         rules=rules,
+        validation_path=validation,
         method=chosen,
         n_epochs=n_epochs if n_epochs is not None else "auto",
         provider=client.provider_name,
@@ -197,10 +214,11 @@ def check_file(
         if report.error_count > len(shown):
             shown.append(f"... and {report.error_count - len(shown)} more")
         model_flag = f" --model {model}" if model else ""
+        valid_flag = f" -v {validation}" if validation else ""
         raise DatasetError(
             f"{path}: {render.plural(report.error_count, 'problem')}; nothing was uploaded",
             problems=shown,
-            hint=f"fix them (full report: anytune validate {path} --provider "
+            hint=f"fix them (full report: anytune validate {path}{valid_flag} --provider "
             f"{client.provider_name}{model_flag}), or pass --skip-validation",
         )
     echo_err(f"Validated {path}: {report.summary_line()}")
@@ -230,10 +248,15 @@ def prepare_and_create(
         **spec,
     )
     if not skip_validation:
-        for path in filter(None, (train_path, valid_path)):
-            check_file(
-                client, path, model=checked.model, method=checked.method, n_epochs=spec["n_epochs"]
-            )
+        common: dict[str, Any] = {
+            "model": checked.model,
+            "method": checked.method,
+            "n_epochs": spec["n_epochs"],
+        }
+        if train_path is not None:
+            check_file(client, train_path, validation=valid_path, **common)
+        elif valid_path is not None:
+            check_file(client, valid_path, minimum=False, **common)
     final = replace(
         checked,
         training_file=_upload(client, train_path) if train_path else checked.training_file,
