@@ -248,3 +248,60 @@ def test_status_reports_progress_resolved_hyperparameters_and_fresh_checkpoint_m
     assert by_step[2]["train_loss_step"] == 2.0 and "valid_loss" not in by_step[2]
     assert "valid_loss" not in by_step[4], "the loss measured at step 3 is not step 4's"
     assert by_step[6]["valid_loss_step"] == 6.0 and by_step[6]["valid_loss"] > 0
+
+
+def test_dpo_resumed_from_its_final_checkpoint_trains_no_further_step(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from anytune_local.recipe import TrainRequest, train
+
+    rows = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Hello {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Nice to meet you."}],
+            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+        }
+        for i in range(4)
+    ]
+    data = tmp_path / "prefs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    class Steps:
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def event(self, message: str, *, level: str = "info", metrics: Any = None) -> None:
+            if metrics is not None and metrics.train_loss is not None:
+                self.steps.append(metrics.step)
+
+        def checkpoint(self, step: int, path: Path, metrics: dict[str, float]) -> None:
+            pass
+
+        def hyperparameters(self, resolved: dict[str, Any]) -> None:
+            pass
+
+        def should_stop(self) -> str | None:
+            return None
+
+    def request(name: str, resume: Path | None = None) -> TrainRequest:
+        return TrainRequest(
+            job_id=f"ftjob-{name}",
+            base_model=str(tiny_model),
+            method="dpo",
+            train_path=data,
+            valid_path=None,
+            output_dir=tmp_path / name,
+            checkpoint_dir=tmp_path / "checkpoints",
+            hyperparameters={"batch_size": 1},
+            options={**FAST_OPTIONS, "max_steps": 2},
+            resume_from_checkpoint=resume,
+        )
+
+    first, again = Steps(), Steps()
+    train(request("first"), first)
+    train(request("again", tmp_path / "checkpoints" / "checkpoint-2"), again)
+
+    assert first.steps == [1, 2]
+    assert again.steps == [], "resumed at max_steps: no further step"

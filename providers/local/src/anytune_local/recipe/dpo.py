@@ -58,7 +58,9 @@ def to_trl_rows(
 def _trainer_class() -> Any:
     from trl.trainer.dpo_trainer import DPOTrainer
 
-    class PretokenizedDPOTrainer(DPOTrainer):  # type: ignore[misc]
+    from anytune_local.recipe.trainer import StopsAtMaxSteps
+
+    class PretokenizedDPOTrainer(StopsAtMaxSteps, DPOTrainer):  # type: ignore[misc]
         """TRL's DPO on rows the recipe tokenized itself (TRL would render them again)."""
 
         def _prepare_dataset(
