@@ -1,5 +1,6 @@
 """nproc_per_node > 1 runs the same training under PyTorch's own launcher (torchrun): here
-two CPU processes on gloo, as a user with two GPUs would run two."""
+two CPU processes on gloo, as a user with two GPUs would run two, started from a directory
+of hostile modules that none of the processes may import."""
 
 from __future__ import annotations
 
@@ -22,8 +23,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_process_torchrun_job_succeeds(
-    local_provider: LocalProvider, tiny_model: Path, train_file: Path
+    local_provider: LocalProvider,
+    tiny_model: Path,
+    train_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Started from a directory whose modules would shadow what torchrun's ranks import.
+    hostile, marker = tmp_path / "project", tmp_path / "MARKER"
+    hostile.mkdir()
+    for name in ("json", "secrets", "torch", "anytune_local"):
+        (hostile / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r})\n")
+    monkeypatch.chdir(hostile)
     file_id = local_provider.upload_file(train_file).id
     options = {**FAST_OPTIONS, "nproc_per_node": 2}
     job = local_provider.create_job(
@@ -42,3 +53,4 @@ def test_two_process_torchrun_job_succeeds(
     assert steps == sorted(set(steps)) and steps[-1] == 4
     assert Path(final.fine_tuned_model or "", "adapter_config.json").is_file()
     assert no_processes_left(job.id), [p.cmdline() for p in processes_of(job.id)]
+    assert not marker.exists(), marker.read_text()
