@@ -9,7 +9,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from servehelp import SEEN
+from conftest import server_env
+from servehelp import SEEN, Server
 
 from anytune.testing.data import write_chat_jsonl
 
@@ -178,3 +179,27 @@ def test_isolation_between_projects(
     with pytest.raises(openai.NotFoundError):
         other_client.models.delete(done.fine_tuned_model)
     assert done.fine_tuned_model not in [m.id for m in other_client.models.list().data]
+
+
+def test_events_are_never_behind_a_status_already_shown(tmp_path: Path) -> None:
+    """With readings shared for 2 s, a status a client saw still comes with its events."""
+    server = Server(
+        ["--provider", "memory", "-m", f"{MODEL}={MODEL}", "--cache-seconds", "2"],
+        server_env(tmp_path),
+        tmp_path / "log",
+    ).start()
+    try:
+        with openai.OpenAI(api_key="any", base_url=server.url, max_retries=0) as sdk:
+            file = sdk.files.create(
+                file=write_chat_jsonl(tmp_path / "t.jsonl", 12), purpose="fine-tune"
+            )
+            job = sdk.fine_tuning.jobs.create(model=MODEL, training_file=file.id)
+            time.sleep(1.5)
+            assert len(sdk.fine_tuning.jobs.list_events(job.id).data) == 1  # copied now
+            time.sleep(0.7)  # the job reading is 2.2 s old, the events copy 0.7 s
+            status = sdk.fine_tuning.jobs.retrieve(job.id).status
+            assert status == "queued"  # read again: the memory job moved on, with an event
+            messages = [e.message for e in sdk.fine_tuning.jobs.list_events(job.id).data]
+            assert "Files validated, job queued" in messages
+    finally:
+        server.stop()

@@ -201,7 +201,10 @@ class Service:
         """Copy events the provider has and the server has not yet seen."""
         entry = self._entry(row.id)
         with entry.lock:
-            if time.monotonic() - entry.events_at < self.config.cache_seconds:
+            # A client that has seen a status must see the events up to it: read again
+            # whenever the job was read since the last copy, else at most once per period.
+            recent = time.monotonic() - entry.events_at < self.config.cache_seconds
+            if recent and entry.job_at <= entry.events_at:
                 return
             seq, last = self.state.last_event(row.id)
             try:
