@@ -32,7 +32,8 @@ from anytune.dataset.report import (
     Problem,
     ValidationReport,
 )
-from anytune.dataset.rules import CHAT, DPO, UNKNOWN, ExampleRefused, check_example, detect_kind
+from anytune.dataset.rules import CHAT, DPO, UNKNOWN, ExampleRefused, check_example
+from anytune.dataset.sniff import delimited_format, sniff_method
 from anytune.dataset.tokens import EstimateTokenCounter, estimate_tokens
 from anytune.errors import DatasetError, InvalidArgumentError
 from anytune.provider import DatasetRules, Provider, TokenCounter
@@ -198,7 +199,7 @@ class _Scan:
         stats, name = self.stats, self.name
         if stats.examples == 0:
             self.problems.error(name, None, "no examples: the file is empty")
-        delimited = _delimited_format(self.path)
+        delimited = delimited_format(self.path)
         if delimited and stats.chat_examples + stats.dpo_examples == 0:
             self.problems.error(
                 name,
@@ -237,20 +238,6 @@ class _Scan:
             )
 
 
-def _delimited_format(path: Path) -> str | None:
-    """ "CSV" / "TSV" when the file looks like one (by extension or its first line)."""
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".tab"):
-        return "TSV" if suffix != ".csv" else "CSV"
-    with open(path, "rb") as fh:
-        first = fh.readline(65536).lstrip(b"\xef\xbb\xbf").strip()
-    if not first or first[:1] in (b"{", b"["):
-        return None
-    if b"\t" in first:
-        return "TSV"
-    return "CSV" if b"," in first else None
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
@@ -267,14 +254,6 @@ def _check_arguments(
         raise InvalidArgumentError(f"n_epochs must be a whole number or 'auto', got {n_epochs!r}")
     epochs: int | Literal["auto"] = "auto" if n_epochs in (None, "auto") else int(n_epochs)
     (limits or HyperparameterLimits()).check(Hyperparameters(n_epochs=epochs))
-
-
-def sniff_method(path: str | Path) -> str:
-    """ "dpo" when the first example of ``path`` is a preference example, else "supervised"."""
-    for raw in iter_lines(path):
-        if raw.error is None:
-            return "dpo" if detect_kind(raw.record) == DPO else "supervised"
-    return "supervised"
 
 
 def _check_path(path: Path) -> None:
