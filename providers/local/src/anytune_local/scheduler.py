@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from anytune_local import processes
+from anytune_local.checkpoints import newest_usable
 from anytune_local.store import ACTIVE_STATUSES, JobRecord, Store
 
 MAX_JOBS_ENV = "ANYTUNE_LOCAL_MAX_JOBS"
@@ -159,20 +160,13 @@ def worker_alive(record: JobRecord) -> bool:
 
 def resume_hint(store: Store, job_id: str) -> str:
     """What `anytune resume JOB` would do, for error messages."""
-    checkpoint = last_checkpoint(store, job_id)
-    if checkpoint is None:
-        return f"run `anytune resume {job_id}` to start it again (no checkpoint was saved)"
-    step, path = checkpoint
-    return f"run `anytune resume {job_id}` to continue from the checkpoint at step {step} ({path})"
-
-
-def last_checkpoint(store: Store, job_id: str) -> tuple[int, Path] | None:
-    """The latest recorded checkpoint that still exists on disk."""
-    for checkpoint in reversed(store.list_checkpoints(job_id)):
-        path = Path(checkpoint.fine_tuned_model_checkpoint)
-        if path.is_dir():
-            return checkpoint.step, path
-    return None
+    choice = newest_usable(store, job_id)
+    if choice.path is None:
+        return f"run `anytune resume {job_id}` to start it again (no usable checkpoint was saved)"
+    return (
+        f"run `anytune resume {job_id}` to continue from the checkpoint at step {choice.step} "
+        f"({choice.path})"
+    )
 
 
 def reconcile(store: Store, record: JobRecord) -> JobRecord:

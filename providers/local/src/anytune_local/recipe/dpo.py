@@ -60,7 +60,7 @@ def _trainer_class() -> Any:
 
     from anytune_local.recipe.trainer import StopsAtMaxSteps
 
-    class PretokenizedDPOTrainer(StopsAtMaxSteps, DPOTrainer):  # type: ignore[misc]
+    class PretokenizedDPOTrainer(StopsAtMaxSteps, DPOTrainer):
         """TRL's DPO on rows the recipe tokenized itself (TRL would render them again)."""
 
         def _prepare_dataset(
