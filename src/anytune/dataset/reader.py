@@ -28,11 +28,37 @@ class RawLine:
     """Bytes on disk, line ending included."""
 
 
+MAX_LINE_BYTES = 128 * 1024 * 1024
+"""A longer line is reported as a bad line and never held in memory (one example is far
+smaller: a provider truncates it to its token limit anyway)."""
+
+
+def _physical_lines(fh: Any) -> Iterator[tuple[bytes | None, int]]:
+    """``(line, bytes)``; ``(None, bytes)`` for a line over ``MAX_LINE_BYTES``, skipped in
+    bounded chunks."""
+    limit = MAX_LINE_BYTES
+    while raw := fh.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw, len(raw)
+            continue
+        size = len(raw)
+        while (chunk := fh.readline(1 << 20)) and not chunk.endswith(b"\n"):
+            size += len(chunk)
+        yield None, size + len(chunk)
+
+
 def iter_lines(path: str | Path) -> Iterator[RawLine]:
     """Yield every non-blank line of a JSONL file, parsed, with its 1-based line number."""
     with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            size = len(raw)
+        for lineno, (raw, size) in enumerate(_physical_lines(fh), start=1):
+            if raw is None:
+                yield RawLine(
+                    lineno,
+                    error=f"the line is {size / 2**20:,.0f} MiB, over the limit of "
+                    f"{MAX_LINE_BYTES / 2**20:,.0f} MiB for one example (split or shorten it)",
+                    size=size,
+                )
+                continue
             if lineno == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             stripped = raw.strip()
