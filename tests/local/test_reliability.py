@@ -133,6 +133,24 @@ def test_an_empty_or_foreign_store_file_is_refused_not_reinitialised(
     _no_internal_error(result)
 
 
+def test_a_store_damaged_inside_names_the_file_and_how_to_recover(
+    local_home: Path, tmp_path: Path
+) -> None:
+    provider = _store_with_a_file(local_home, tmp_path)
+    for n in range(200):  # enough rows for several pages
+        provider.store.add_event("ftjob-old", f"event {n} " + "x" * 200)
+    db = provider.store.db_path
+    data = bytearray(db.read_bytes())
+    data[4096 : len(data)] = b"\xff" * (len(data) - 4096)  # every page after the first
+    db.write_bytes(bytes(data))
+
+    with pytest.raises(StorageError) as info:
+        Store(local_home).list_events("ftjob-old")
+
+    assert str(db) in info.value.message and "damaged" in info.value.message
+    assert "backup" in (info.value.hint or "") and "mv " in (info.value.hint or "")
+
+
 def test_a_fresh_empty_store_file_with_nothing_around_it_is_initialised(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
