@@ -105,12 +105,21 @@ def test_a_finished_job_replays_no_history() -> None:
 def test_reattaching_to_a_running_job_shows_only_the_latest_events() -> None:
     out = io.StringIO()
     progress = Progress("ftjob-1", stream=out, live=False)
-    for n in range(1, 9):
+    for n in range(1, 31):
         progress.on_event(step(n, 1.0))
     progress.on_status(job("running"))
     text = out.getvalue()
-    assert "3 earlier events" in text and "anytune events ftjob-1" in text
-    assert "step 8" in text and "step 3\n" not in text
+    assert "20 earlier events" in text and "anytune events ftjob-1" in text
+    assert "step 30\n" in text and "step 21\n" in text and "step 20\n" not in text
+
+
+def test_the_first_events_of_a_new_job_are_all_shown() -> None:
+    out = io.StringIO()
+    progress = Progress("ftjob-1", stream=out, live=False)
+    for n in range(1, 13):  # e.g. one poll of a job that logs 10 events per step
+        progress.on_event(step(n, 1.0))
+    progress.on_status(job("running"))
+    assert out.getvalue().count("step ") == 12 and "earlier" not in out.getvalue()
 
 
 def test_outage_lines_now_and_then() -> None:

@@ -6,7 +6,7 @@ at, tokens/s, elapsed time since the job was created, and an ETA once two steps 
 seen. Elsewhere (a pipe, a log file, CI): plain lines, one per status change and event.
 
 Waiting on a job that already ended prints no history (``anytune events JOB`` has it); when
-re-attaching to a running job only the latest few events are shown.
+re-attaching to a running job with a long history only the latest events are shown.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
 
-HISTORY_SHOWN = 5
-"""Events from before the wait started that are shown when re-attaching."""
+HISTORY_SHOWN = 10
+"""Events of the first poll shown when there are more than ``HISTORY_FULL`` (re-attaching
+to a long job); up to ``HISTORY_FULL`` (a job just created) are all shown."""
+HISTORY_FULL = 20
 OUTAGE_NOTE_EVERY = 60.0
 """Seconds between two "still retrying" lines during an outage."""
 
@@ -195,7 +197,7 @@ class Progress:
         shown = (
             [e for e in history if e.metrics is None or e.level != "info"] if self.live else history
         )
-        if len(shown) > HISTORY_SHOWN:
+        if len(shown) > HISTORY_FULL:
             self._line(
                 f"{self.job_id}: {len(shown) - HISTORY_SHOWN} earlier events "
                 f"(`anytune events {self.job_id}` lists them all)"
