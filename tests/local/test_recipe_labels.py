@@ -258,3 +258,16 @@ def test_render_example_segments_cover_the_text(tiny: Path) -> None:
     )
     assert truncated.truncated and truncated.trained_tokens == 0
     assert "".join(s.text for s in truncated.segments) == text  # the cut-off text shown untrained
+
+
+def test_a_huge_message_is_cut_before_it_is_tokenized(tiny: Path) -> None:
+    # issue 9 item 4: the whole string used to be tokenized before truncation (~20 GB of RAM
+    # for a 100 MB message); now text past what max_length tokens can hold is never tokenized.
+    encoder = ChatEncoder(tokenizer_with(tiny), max_length=64)
+    huge = "word " * 400_000  # 2 MB, ~400k tokens
+    encoded = encoder.encode(
+        [{"role": "user", "content": huge}, {"role": "assistant", "content": huge}]
+    )
+    assert encoded.cut and encoded.truncated
+    assert [len(row["input_ids"]) for row in encoded.rows] == [64]
+    assert encoded.total_tokens < 3 * encoder.max_chars < 100_000

@@ -119,6 +119,11 @@ class ChatEncoder:
         # A token never covers more than _longest_token characters, so this many characters
         # always hold more than max_length tokens: text past it can never be trained.
         self.max_chars = max_length * _longest_token(tokenizer) + 64
+        # Long prompts are expected here (truncation comes after): no "longer than the
+        # maximum sequence length" warning from the tokenizer.
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
         newline = tokenizer.encode("\n", add_special_tokens=False)
         self._newline = list(newline)
 
