@@ -135,3 +135,15 @@ def test_cancel_and_wait_keep_the_index_current(train: Path) -> None:
     assert invoke("wait", failing, "--interval", "0").exit_code == 1
     by_id = {j["id"]: j for j in json.loads(invoke("list", "--json").stdout)}
     assert by_id[failing]["last_status"] == "failed"
+
+
+def test_read_only_message_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "ro.sqlite3"
+    JobIndex(path).record("ftjob-1", "memory")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # what a read-only home gives
+    with pytest.raises(sqlite3.DatabaseError) as info:
+        conn.execute("UPDATE jobs SET last_status = 'x'")
+    conn.close()
+    error = storage_error(path, info.value)
+    assert "read-only or permission denied" in error.message and str(path) in error.message
+    assert error.hint and "ANYTUNE_HOME" in error.hint
