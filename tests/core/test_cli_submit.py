@@ -171,6 +171,8 @@ def test_debug_flag_shows_the_traceback() -> None:
     debug = invoke("--debug", "status", "x", "-p", "exploding")
     assert debug.exit_code == 1
     assert "Traceback" in debug.stderr and "kaboom" in debug.stderr
+    env = CliRunner().invoke(cli, ["status", "x", "-p", "exploding"], env={"ANYTUNE_DEBUG": "1"})
+    assert "Traceback" in env.stderr
 
 
 @pytest.mark.usefixtures("scripted_providers")
