@@ -149,7 +149,9 @@ class StoreReporter:
                 fields["estimated_finish"] = estimate
         # Only the latest progress matters: replace a queued one rather than queue another.
         self._pending = [w for w in self._pending if w.kind != "progress"]
-        self._submit(_Write(lambda: self.store.update_job(self.job_id, **fields), False, "progress"))
+        self._submit(
+            _Write(lambda: self.store.update_job(self.job_id, **fields), False, "progress")
+        )
 
     def _submit(self, write: _Write) -> None:
         self._pending.append(write)
