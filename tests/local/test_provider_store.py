@@ -210,7 +210,7 @@ def test_last_log_error_picks_the_latest_attempts_error_line(tmp_path: Path) -> 
 
 
 def test_the_worker_parses_a_stored_spec_once_into_a_typed_record(tmp_path: Path) -> None:
-    from anytune_local.worker import load_spec
+    from anytune_local.launch import load_spec
 
     store = Store(tmp_path)
     spec = {

@@ -16,10 +16,19 @@ import errno
 import os
 import re
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from anytune import config
 from anytune.errors import InvalidRequestError, StorageError, TransientError
+from anytune_local.records import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from anytune_local.store import Store
+
+T = TypeVar("T")
 
 PROVIDER = "local"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -177,3 +186,81 @@ def has_entries(directory: Path) -> bool:
         return any(directory.iterdir())
     except OSError:
         return False
+
+
+LOCK_TIMEOUT_ENV = "ANYTUNE_LOCAL_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 60.0
+"""Seconds a write waits for another process's write lock (``$ANYTUNE_LOCAL_LOCK_TIMEOUT``)."""
+
+
+def lock_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT
+
+
+def retry_busy(action: Callable[[], T], *, patience: float, what: str = "write") -> T:
+    """Run ``action``, retrying with backoff while the store is locked (up to ``patience``
+    seconds). For writes that must happen (a job's final status): a lock held by a stuck
+    process delays them, never loses them."""
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            return action()
+        except StoreBusyError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            print(f"anytune: store locked, retrying the {what} in {delay:g} s: {exc.message}")
+            time.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+
+def open_store(store: Store) -> None:
+    """Create the store's directories and database, or check and upgrade existing ones.
+
+    Refuses (``StorageError``) a home that is a file, a database that is not SQLite, and a
+    blank or missing database while ``jobs/`` and ``files/`` hold data.
+    """
+    if store.home.exists() and not store.home.is_dir():
+        raise storage_error(NotADirectoryError(errno.ENOTDIR, "not a directory"), store.home)
+    state = sqlite_state(store.db_path)
+    holds_data = has_entries(store.jobs_dir) or has_entries(store.files_dir)
+    if state == "other" or (state in ("empty", "missing") and holds_data):
+        # Starting a new database over a blank or missing one while jobs and files exist
+        # would silently orphan every job and adapter.
+        what = {
+            "empty": "it is empty (0 bytes) while jobs/ and files/ next to it hold data",
+            "other": "it is not a SQLite database",
+            "missing": "it is missing while jobs/ and files/ next to it hold data",
+        }[state]
+        raise corrupt_store(store.db_path, what)
+    for directory in (store.home, store.files_dir, store.jobs_dir, store.slots_dir):
+        make_private_dir(directory)
+    if state == "missing":
+        touch_private(store.db_path)
+    conn = sqlite3.connect(store.db_path, timeout=store.timeout, isolation_level=None)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{store.db_path} was written by a newer anytune-local (schema {version}, "
+                f"this one knows {SCHEMA_VERSION})",
+                path=str(store.db_path),
+                hint="upgrade anytune-local (pip install -U anytune-local)",
+                provider="local",
+            )
+        if version != SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+            for statement in MIGRATIONS.get(version, ()):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    finally:
+        conn.close()
+    sidecars = (store.db_path.with_name(store.db_path.name + x) for x in ("-wal", "-shm"))
+    for path in (store.db_path, *sidecars):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)

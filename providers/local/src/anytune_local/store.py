@@ -20,40 +20,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from anytune.errors import StorageError
 from anytune.types import Checkpoint, Event, Metrics
 from anytune_local.records import (
     ACTIVE_STATUSES,
     CHECKPOINT_PREFIX,
     EVENT_PREFIX,
-    MIGRATIONS,
-    SCHEMA,
-    SCHEMA_VERSION,
     FileRecord,
     JobRecord,
 )
 from anytune_local.storage import (
+    LOCK_TIMEOUT_ENV,
     StoreBusyError,
     check_id,
-    corrupt_store,
-    has_entries,
-    make_private_dir,
-    sqlite_state,
+    lock_timeout,
+    open_store,
+    retry_busy,
     storage_error,
-    touch_private,
 )
 
-T = TypeVar("T")
 _JOB_COLUMNS = tuple(f.name for f in dataclasses.fields(JobRecord))
 
 
@@ -62,18 +54,6 @@ def event_number(event_id: str) -> int:
     if not event_id.startswith(EVENT_PREFIX):
         raise ValueError(event_id)
     return int(event_id[len(EVENT_PREFIX) :])
-
-
-LOCK_TIMEOUT_ENV = "ANYTUNE_LOCAL_LOCK_TIMEOUT"
-DEFAULT_LOCK_TIMEOUT = 60.0
-"""Seconds a write waits for another process's write lock (``$ANYTUNE_LOCAL_LOCK_TIMEOUT``)."""
-
-
-def lock_timeout() -> float:
-    try:
-        return max(0.1, float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT)))
-    except ValueError:
-        return DEFAULT_LOCK_TIMEOUT
 
 
 class Store:
@@ -95,53 +75,10 @@ class Store:
     # -- connections ---------------------------------------------------------------------
     def _init(self) -> None:
         try:
-            self._open_existing_or_new()
+            open_store(self)
         except (OSError, sqlite3.Error) as exc:
             raise storage_error(exc, self.db_path, home=self.home) from exc
         self._ready = True
-
-    def _open_existing_or_new(self) -> None:
-        if self.home.exists() and not self.home.is_dir():
-            raise storage_error(NotADirectoryError(errno.ENOTDIR, "not a directory"), self.home)
-        state = sqlite_state(self.db_path)
-        holds_data = has_entries(self.jobs_dir) or has_entries(self.files_dir)
-        if state == "other" or (state in ("empty", "missing") and holds_data):
-            # Starting a new database over a blank or missing one while jobs and files exist
-            # would silently orphan every job and adapter.
-            what = {
-                "empty": "it is empty (0 bytes) while jobs/ and files/ next to it hold data",
-                "other": "it is not a SQLite database",
-                "missing": "it is missing while jobs/ and files/ next to it hold data",
-            }[state]
-            raise corrupt_store(self.db_path, what)
-        for directory in (self.home, self.files_dir, self.jobs_dir, self.slots_dir):
-            make_private_dir(directory)
-        if state == "missing":
-            touch_private(self.db_path)
-        conn = sqlite3.connect(self.db_path, timeout=self.timeout, isolation_level=None)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.db_path} was written by a newer anytune-local (schema {version}, "
-                    f"this one knows {SCHEMA_VERSION})",
-                    path=str(self.db_path),
-                    hint="upgrade anytune-local (pip install -U anytune-local)",
-                    provider="local",
-                )
-            if version != SCHEMA_VERSION:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(SCHEMA)
-                for statement in MIGRATIONS.get(version, ()):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        finally:
-            conn.close()
-        sidecars = (self.db_path.with_name(self.db_path.name + x) for x in ("-wal", "-shm"))
-        for path in (self.db_path, *sidecars):
-            with contextlib.suppress(OSError):
-                if path.stat().st_mode & 0o077:
-                    path.chmod(0o600)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -415,23 +352,6 @@ class Store:
         ]
 
 
-def retry_busy(action: Callable[[], T], *, patience: float, what: str = "write") -> T:
-    """Run ``action``, retrying with backoff while the store is locked (up to ``patience``
-    seconds). For writes that must happen (a job's final status): a lock held by a stuck
-    process delays them, never loses them."""
-    deadline = time.monotonic() + patience
-    delay = 0.5
-    while True:
-        try:
-            return action()
-        except StoreBusyError as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            print(f"anytune: store locked, retrying the {what} in {delay:g} s: {exc.message}")
-            time.sleep(delay)
-            delay = min(30.0, delay * 2)
-
-
 def _job(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**{name: row[name] for name in _JOB_COLUMNS})
 
@@ -444,6 +364,7 @@ def _check_columns(fields: Mapping[str, Any]) -> None:
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "LOCK_TIMEOUT_ENV",
     "FileRecord",
     "JobRecord",
     "Store",
