@@ -26,6 +26,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "openai": "anytune-openai",
     "azure": "anytune-openai",
     "local": "anytune-local",
+    "together": "anytune-together",
 }
 
 ProviderFactory = Callable[..., "Provider"]

@@ -1,0 +1,171 @@
+"""Where every ``together`` SDK error becomes an anytune error: ``translated()`` is the one
+boundary. Messages are Together's own (with the API key scrubbed out) plus a next step.
+
+(The scrubbing and Retry-After parsing are the same rules as ``anytune_openai._errors``; the
+core does not own them yet, so each hosted provider carries them -- see the README's list of
+contract gaps.)
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from anytune import errors
+
+KEYS_URL = "https://api.together.ai/settings/api-keys"
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    provider: str
+    key_env: str
+    secret: str | None
+    timeout: float | None = None
+
+    def scrub(self, text: str) -> str:
+        secret = self.secret
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "***")
+            for piece in (secret[:12], secret[-12:]):
+                if len(piece) >= 10 and piece in text:
+                    text = text.replace(piece, "***")
+        return text
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            if divisor != 1.0:
+                continue
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
+
+
+def server_message(body: Any, fallback: str) -> str:
+    """Together answers ``{"error": {"message": ...}}`` (or, on some routes, ``{"message"}``)."""
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return fallback
+
+
+def status_error(
+    status: int, message: str, headers: Mapping[str, str] | None, ctx: ErrorContext
+) -> errors.AnytuneError:
+    """The anytune error for an HTTP error answer (also used by the plain-httpx calls)."""
+    message = ctx.scrub(message)
+    where = f" (HTTP {status})"
+    p = ctx.provider
+    if status == 401:
+        return errors.AuthenticationError(
+            f"{p} rejected the API key: {message}{where}",
+            hint=f"set {ctx.key_env} to a valid key ({KEYS_URL}), or pass -P api_key=...",
+            provider=p,
+        )
+    if status == 402:
+        return errors.PermissionDeniedError(
+            f"{message}{where}",
+            hint="the account has no credit left for this job: add credit in Together's "
+            "billing settings (the job's estimated price is in `anytune validate`)",
+            provider=p,
+        )
+    if status == 429:
+        return errors.RateLimitError(
+            f"{p} rate limit: {message}{where}",
+            retry_after=parse_retry_after(headers),
+            provider=p,
+        )
+    if status >= 500 or status == 408:
+        return errors.ServiceUnavailableError(
+            f"{p} server error: {message}{where}",
+            retry_after=parse_retry_after(headers),
+            provider=p,
+        )
+    if status == 403:
+        return errors.PermissionDeniedError(
+            f"{message}{where}",
+            hint="check that the key's project may fine-tune (TOGETHER_PROJECT_ID)",
+            provider=p,
+        )
+    if status == 404:
+        return errors.NotFoundError(f"{message}{where}", provider=p)
+    if status == 409:
+        return errors.ConflictError(f"{message}{where}", provider=p)
+    return errors.InvalidRequestError(
+        f"{p} refused the request: {message}{where}",
+        hint="the message above is Together's; fix that value and run the command again",
+        provider=p,
+    )
+
+
+def translate(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | None:
+    """The anytune error for an SDK exception, or None if ``exc`` is not the SDK's."""
+    import together
+
+    if isinstance(exc, together.APIStatusError):
+        message = server_message(getattr(exc, "body", None), str(exc.message or exc))
+        headers = dict(exc.response.headers) if exc.response is not None else None
+        return status_error(exc.status_code, message, headers, ctx)
+    if isinstance(exc, together.APITimeoutError):
+        after = f" after {ctx.timeout:g} s" if ctx.timeout else ""
+        return errors.ProviderConnectionError(
+            f"request to {ctx.provider} timed out{after}",
+            hint="raise -P timeout=SECONDS if this keeps happening",
+            provider=ctx.provider,
+        )
+    if isinstance(exc, together.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {ctx.scrub(str(cause))}" if cause else ""
+        return errors.ProviderConnectionError(
+            f"could not reach {ctx.provider}{detail}",
+            hint="check the network and -P base_url (TOGETHER_BASE_URL)",
+            provider=ctx.provider,
+        )
+    if isinstance(exc, together.TogetherError):
+        return errors.ConfigurationError(ctx.scrub(str(exc)), provider=ctx.provider)
+    return None
+
+
+@contextmanager
+def translated(ctx: ErrorContext) -> Iterator[None]:
+    """Run SDK calls inside this block; SDK errors leave it as anytune errors."""
+    try:
+        yield
+    except errors.AnytuneError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc, ctx)
+        if mapped is None:
+            raise
+        exc.args = tuple(ctx.scrub(a) if isinstance(a, str) else a for a in exc.args)
+        raise mapped from exc
+
+
+def may_have_committed(exc: BaseException) -> bool:
+    """True when a request may have taken effect although no success answer arrived."""
+    return isinstance(exc, (errors.ProviderConnectionError, errors.ServiceUnavailableError))
