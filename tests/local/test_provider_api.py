@@ -104,8 +104,9 @@ def test_a_file_of_the_wrong_shape_fails_the_job_in_validation(
 
     assert final.status == JobStatus.FAILED
     assert final.error is not None and final.error.code == "invalid_training_file"
-    assert 'bad.jsonl:1: "messages" must be a non-empty list' in final.error.message
-    assert "bad.jsonl:2:" in final.error.message
+    # the core's rules (those `anytune validate` applies), worded as validate words them
+    assert "bad.jsonl:1: prompt/completion is the legacy format" in final.error.message
+    assert "bad.jsonl:2: messages is empty" in final.error.message
     assert "anytune validate" in final.error.message
     events = local_provider.list_events(job.id)
     assert events[-1].level == "error"
@@ -232,9 +233,9 @@ def test_quick_shape_check_knows_chat_and_dpo_records(tmp_path: Path) -> None:
 
     examples, problems = check_file(path, "mixed.jsonl", "supervised")
     assert examples == 2
-    assert problems[0].startswith('mixed.jsonl:2: "messages" must be a non-empty list')
-    assert problems[1] == "mixed.jsonl:3: expected a JSON object, got list"
+    assert problems[0].startswith("mixed.jsonl:2: this is a DPO example, but the job is supervised")
+    assert problems[1].startswith("mixed.jsonl:3: expected a JSON object, got list")
 
     examples, problems = check_file(path, "mixed.jsonl", "dpo")
     assert examples == 1
-    assert problems[0].startswith("mixed.jsonl:1: a DPO example needs")
+    assert problems[0].startswith("mixed.jsonl:1: this is a chat example, but the job is DPO")

@@ -154,4 +154,6 @@ def test_dpo_rejects_chat_format_with_line_numbers(tiny: Path, tmp_path: Path) -
     with pytest.raises(TrainingFailure) as info:
         train(request, Reporter())
     assert info.value.code == "invalid_training_file"
-    assert f'{request.train_path}:1: missing "input"' in info.value.message
+    assert f"{request.train_path}:1: this is a chat example, but the job is DPO" in (
+        info.value.message
+    )

@@ -111,8 +111,9 @@ class LazyTokenCounter(TokenCounter):
 
     exact = True
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, options: Mapping[str, Any] | None = None) -> None:
         self.model = resolve_model(model)
+        self.options = dict(options or {})
         self.description = f"{Path(self.model).name} tokenizer + chat template (exact)"
         self._counter: TokenCounter | None = None
 
@@ -120,5 +121,5 @@ class LazyTokenCounter(TokenCounter):
         if self._counter is None:
             from anytune_local.recipe import count_tokens_counter
 
-            self._counter = count_tokens_counter(self.model)
+            self._counter = count_tokens_counter(self.model, self.options)
         return self._counter.count(example)

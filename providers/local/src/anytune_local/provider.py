@@ -277,11 +277,18 @@ class LocalProvider(Provider):
         return self.get_job(job_id)
 
     # -- data ----------------------------------------------------------------------------
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> DatasetRules:
         if model:
             check_model(model)  # `validate -m /nonexistent` must not say OK
-        max_length = OPTION_SPECS["max_length"].default if "max_length" in OPTION_SPECS else None
-        counter = LazyTokenCounter(model) if model and has_tokenizer(model) else None
+        given = dict(options or {})  # max_length, chat_template_kwargs: as the job will use them
+        max_length = int(given.get("max_length") or OPTION_SPECS["max_length"].default)
+        counter = LazyTokenCounter(model, given) if model and has_tokenizer(model) else None
         return DatasetRules(
             min_examples=1,
             max_tokens_per_example=max_length,
@@ -292,6 +299,9 @@ class LocalProvider(Provider):
             notes=(
                 "local: trains on this machine (no price); examples longer than max_length "
                 f"({max_length}) are truncated (option max_length).",
+                "local: a chat template that renders earlier turns differently from the newest "
+                "one (Qwen3, gpt-oss, Mistral Nemo, ...) trains each such turn as its own "
+                "sequence in its inference-time context; the token counts include them all.",
             ),
         )
 

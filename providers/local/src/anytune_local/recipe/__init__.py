@@ -185,11 +185,12 @@ def generate(
     return _generate(model_path, messages, max_new_tokens=max_new_tokens)
 
 
-def count_tokens_counter(model: str) -> TokenCounter:
-    """An exact token counter: ``model``'s tokenizer applied to its chat template."""
+def count_tokens_counter(model: str, options: Mapping[str, Any] | None = None) -> TokenCounter:
+    """An exact token counter: what training computes on with ``model`` and ``options``
+    (every sequence of an example); it refuses what the chat template cannot render."""
     from anytune_local.recipe.tokenize import ChatTemplateTokenCounter
 
-    return ChatTemplateTokenCounter(model)
+    return ChatTemplateTokenCounter(model, options)
 
 
 __all__ = [
