@@ -215,3 +215,18 @@ def test_data_render_shows_each_turn_and_refuses_the_same_way(
     result = anytune_cli("data", "render", str(path), "-p", "local", "-m", str(phi_model))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "chat template does not render the tool definitions" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["Qwen-Qwen3-0.6B", "mistralai-Mistral-Nemo-Instruct-2407", "GLM-4.6"]
+)
+def test_dpo_replies_train_exactly_what_supervised_training_would(name: str) -> None:
+    encoder = encoder_for(name)
+    prompt = CONVERSATIONS["multi_turn"]["messages"][:-1]
+    chosen = {"role": "assistant", "content": "Rome."}
+    rejected = {"role": "assistant", "content": "Paris, obviously."}
+    prompt_ids, chosen_ids, rejected_ids = encoder.encode_preference(prompt, chosen, rejected)
+    for reply, ids in ((chosen, chosen_ids), (rejected, rejected_ids)):
+        history = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in prompt]
+        ((context, trained_ids),) = turns_of(encoder.encode([*history, reply]))
+        assert (prompt_ids, ids) == (context, trained_ids)

@@ -134,14 +134,14 @@ class ChatTemplate:
 
         template = self.tokenizer.get_chat_template(None, tools)
         kwargs = {**self.tokenizer.special_tokens_map, **self.kwargs}
-        rendered, _ = render_jinja_template(
+        rendered: Any = render_jinja_template(
             conversations=[messages],
-            tools=tools,
+            tools=list(tools) if tools is not None else None,
             chat_template=template,
             add_generation_prompt=gen,
             **kwargs,
         )
-        return str(rendered[0])
+        return str(rendered[0][0])
 
     def marked(self, conv: Conversation) -> Conversation:
         """``conv`` with control-token look-alikes in its strings marked (only if any)."""
@@ -339,9 +339,9 @@ class ChatTemplate:
         last = turns[-1]
         for index, message in enumerate(conv.messages[: last.index]):
             if message.get("role") in {"system", "user", "tool"}:
-                text = message.get("content")
+                said = message.get("content")
                 context = next(t.context for t in turns if t.index > index)
-                if isinstance(text, str) and text.strip() and not _renders(text, unmarked(context)):
+                if isinstance(said, str) and said.strip() and not _renders(said, unmarked(context)):
                     raise self._drops(f"message {index + 1} ({message['role']})")
         for turn in turns:
             self._check_answer(conv.messages[turn.index], turn)

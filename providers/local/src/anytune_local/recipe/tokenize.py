@@ -193,9 +193,13 @@ class ChatEncoder:
         ids = self.ids(turn.target, start=False)
         text = unmarked(turn.target)
         if turn.append is not None:
-            ids.append(int(self.tokenizer.convert_tokens_to_ids(turn.append)))
+            ids.append(self._token_id(turn.append))
             text += turn.append
         return ids, text
+
+    def _token_id(self, token: str) -> int:
+        found: Any = self.tokenizer.convert_tokens_to_ids(token)
+        return int(found)
 
     def context_ids(self, turn: Turn) -> list[int]:
         limit = self.max_chars
