@@ -10,6 +10,7 @@ tmpfs (skipped where this machine does not allow mounting). Jobs that train are 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import stat
@@ -99,6 +100,50 @@ def test_ids_that_could_leave_the_store_are_refused_everywhere(
     assert "SECRET" not in result.stdout + result.stderr
     assert "not a valid local job id" in result.stderr
     _no_internal_error(result)
+
+
+def test_a_checkpoint_recorded_outside_its_job_is_never_resumed_from(
+    local_provider: LocalProvider, tmp_path: Path
+) -> None:
+    from anytune_local.checkpoints import newest_usable
+
+    store = local_provider.store
+    spec = json.dumps({"model": "m", "training_file": "file-x", "options": {}})
+    store.insert_job("ftjob-paused", model="m", spec=spec, status="paused")
+    elsewhere = tmp_path / "checkpoint-9"
+    elsewhere.mkdir()
+    store.add_checkpoint("ftjob-paused", 9, str(elsewhere), {})
+    store.add_checkpoint("ftjob-paused", 10, str(store.job_dir("ftjob-paused") / ".."), {})
+
+    choice = newest_usable(store, "ftjob-paused")
+
+    assert choice.path is None
+    assert any("outside" in why for why in choice.skipped), choice.skipped
+
+
+def test_gc_of_one_job_removes_its_checkpoints_and_keeps_its_adapter(
+    local_provider: LocalProvider, local_home: Path
+) -> None:
+    store = local_provider.store
+    spec = json.dumps({"model": "m", "training_file": "file-x", "options": {}})
+    for job_id, status in (("ftjob-done", "failed"), ("ftjob-busy", "paused")):
+        store.insert_job(job_id, model="m", spec=spec, status=status)
+        checkpoint = store.job_dir(job_id) / "checkpoints" / "checkpoint-2"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "optimizer.pt").write_bytes(b"x" * 1000)
+        (store.job_dir(job_id) / "adapter").mkdir()
+        store.add_checkpoint(job_id, 2, str(checkpoint), {})
+
+    done = anytune_cli("local", "gc", "--job", "ftjob-done", "--home", str(local_home))
+    busy = anytune_cli("local", "gc", "--job", "ftjob-busy", "--home", str(local_home))
+
+    assert done.returncode == 0, done.stderr
+    assert not (store.job_dir("ftjob-done") / "checkpoints").exists()
+    assert (store.job_dir("ftjob-done") / "adapter").is_dir()
+    assert local_provider.list_checkpoints("ftjob-done") == []
+    assert busy.returncode == 1 and "still needs its checkpoints" in busy.stderr
+    assert [c.step for c in local_provider.list_checkpoints("ftjob-busy")] == [2]
+    _no_internal_error(busy)
 
 
 # -- damaged, missing and blocked stores ----------------------------------------------------

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anytune_local.store import Store
+from anytune.errors import ConflictError, NotFoundError
+from anytune_local.store import ACTIVE_STATUSES, Store
 
 FINISHED_WITHOUT_RESUME = ("succeeded", "cancelled")
 STALE_UPLOAD_SECONDS = 3600.0
@@ -70,4 +71,31 @@ def collect(store: Store, *, dry_run: bool = False) -> Cleanup:
         if not dry_run:
             shutil.rmtree(checkpoints, ignore_errors=True)
             store.delete_checkpoints(job.id)
+    return result
+
+
+def delete_job_checkpoints(store: Store, job_id: str, *, dry_run: bool = False) -> Cleanup:
+    """Remove one finished job's checkpoints; its adapter (the fine-tuned model) stays.
+
+    Refused while the job is waiting, training or paused (it still needs them). A failed job
+    can no longer be resumed afterwards, unless its worker died (it would start over).
+    """
+    record = store.get_job(job_id)
+    if record is None:
+        raise NotFoundError(f"no local job {job_id} in {store.home}", provider="local")
+    if record.status in (*ACTIVE_STATUSES, "paused"):
+        raise ConflictError(
+            f"job {job_id} is {record.status} and still needs its checkpoints",
+            hint="cancel it first (`anytune cancel JOB`), or wait for it to end",
+            provider="local",
+        )
+    result = Cleanup()
+    checkpoints = store.job_dir(job_id) / "checkpoints"
+    if checkpoints.is_dir():
+        result.checkpoint_dirs.append(checkpoints)
+        result.freed_bytes += _size(checkpoints)
+        if not dry_run:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+    if not dry_run:
+        store.delete_checkpoints(job_id)
     return result

@@ -2,7 +2,8 @@
 
 - ``make-tiny-model DIR``: a tiny random chat model for tests and demos.
 - ``worker-log JOB``: the worker's output (tracebacks, torchrun messages).
-- ``gc``: remove uploaded files no job uses and checkpoints of finished jobs.
+- ``gc``: remove uploaded files no job uses and checkpoints of finished jobs (``--job``:
+  one job's checkpoints).
 """
 
 from __future__ import annotations
@@ -88,17 +89,29 @@ def worker_log(job_id: str, lines: int, home: str | None) -> None:
 
 @local.command("gc")
 @click.option("--dry-run", is_flag=True, help="Only show what would be removed.")
+@click.option(
+    "--job",
+    "job_id",
+    metavar="JOB",
+    help="Only remove this finished job's checkpoints (failed jobs included); keep its adapter.",
+)
 @home_option
 @json_option
-def gc(dry_run: bool, home: str | None, as_json: bool) -> None:
+def gc(dry_run: bool, job_id: str | None, home: str | None, as_json: bool) -> None:
     """Remove uploaded files no job uses, and checkpoints of succeeded/cancelled jobs.
 
-    Adapters (fine-tuned models) and everything of paused or failed jobs are kept.
+    Adapters (fine-tuned models) and everything of paused or failed jobs are kept, unless
+    --job names one finished job whose checkpoints should go.
     """
-    from anytune_local.cleanup import collect
+    from anytune_local.cleanup import collect, delete_job_checkpoints
+    from anytune_local.storage import check_id
     from anytune_local.store import Store
 
-    result = collect(Store(_home(home)), dry_run=dry_run)
+    store = Store(_home(home))
+    if job_id is not None:
+        result = delete_job_checkpoints(store, check_id("job", job_id), dry_run=dry_run)
+    else:
+        result = collect(store, dry_run=dry_run)
     verb = "Would free" if dry_run else "Freed"
 
     def human() -> list[str]:
