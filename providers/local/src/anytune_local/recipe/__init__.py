@@ -19,6 +19,7 @@ Modules, in the order a training run uses them:
 ``data``                  read chat / DPO JSONL, check it, report ``file:line`` problems
 ``messages``              OpenAI examples as chat templates take them (legacy functions, null)
 ``chat``                  what is trained, as text: inference prompt + answer of each turn
+``guard``                 refuse what a template drops ("does not render X")
 ``tokenize``              those texts → training sequences (input_ids + labels)
 ``batching``              length-sorted micro-batches (no padding waste) and their stats
 ``setup``                 tokenizer, model, quantization, LoRA, precision

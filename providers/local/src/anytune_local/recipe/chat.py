@@ -15,9 +15,9 @@ For assistant message *i* whose weight is not 0 (``Turn``):
   the model write the block's end itself: the target becomes ``reasoning\\n</think>\\n\\n`` +
   answer (an empty block when the message has no ``reasoning_content``).
 
-``tokenize`` turns these texts into ids and cuts the target after the stop token. ``check_turn``
-refuses (never trains) what a template drops: the answer's text, reasoning, tool calls, tool
-definitions, or earlier messages.
+``tokenize`` turns these texts into ids and cuts the target after the stop token. ``guard.check``
+refuses (never trains) what a template drops (``recipe.guard``): the answer's text, reasoning,
+tool calls, tool definitions, or earlier messages.
 """
 
 from __future__ import annotations
@@ -171,12 +171,14 @@ class ChatTemplate:
     def turns(self, conv: Conversation) -> list[Turn]:
         """Context and target of every trained turn, for the first way of passing
         ``content: null`` / arguments that the template renders faithfully."""
+        from anytune_local.recipe.guard import check
+
         conv = self.marked(conv)
         failures: list[TrainingFailure] = []
         for variant in self.variants(conv):
             try:
                 turns = [self.turn(variant, i) for i in variant.trained]
-                self.check(variant, turns)
+                check(self, variant, turns)
                 return turns
             except TrainingFailure as exc:
                 failures.append(exc)
@@ -320,50 +322,6 @@ class ChatTemplate:
         thought = reasoning.strip("\n") if isinstance(reasoning, str) else ""
         return f"{thought}\n{closing}\n\n{target}"
 
-    # -- the guard ---------------------------------------------------------------------
-    def check(self, conv: Conversation, turns: list[Turn]) -> None:
-        """Refuse an example whose rendering lacks what the data says (see the docstring)."""
-        if not turns:
-            return
-        first_context = unmarked(turns[0].context)
-        for k, tool in enumerate(conv.tools or []):
-            function = tool.get("function") if isinstance(tool, dict) else None
-            if not isinstance(function, dict):
-                continue
-            wanted = [str(function.get("name", ""))]
-            if isinstance(function.get("description"), str):
-                wanted.append(function["description"])
-            for text in wanted:
-                if text.strip() and not _renders(text, first_context):
-                    raise self._drops(f"the tool definitions (tools[{k}] {wanted[0]!r})")
-        last = turns[-1]
-        for index, message in enumerate(conv.messages[: last.index]):
-            if message.get("role") in {"system", "user", "tool"}:
-                said = message.get("content")
-                context = next(t.context for t in turns if t.index > index)
-                if isinstance(said, str) and said.strip() and not _renders(said, unmarked(context)):
-                    raise self._drops(f"message {index + 1} ({message['role']})")
-        for turn in turns:
-            self._check_answer(conv.messages[turn.index], turn)
-
-    def _check_answer(self, message: Mapping[str, Any], turn: Turn) -> None:
-        target = unmarked(turn.target)
-        where = f"message {turn.index + 1}"
-        content = message.get("content")
-        if isinstance(content, str) and content.strip() and not _renders(content, target):
-            raise self._drops(f"the content of {where} (the answer to train)")
-        reasoning = message.get("reasoning_content")
-        if isinstance(reasoning, str) and reasoning.strip() and not _renders(reasoning, target):
-            raise self._drops(f"the reasoning (reasoning_content) of {where}")
-        for k, call in enumerate(message.get("tool_calls") or []):
-            function = call.get("function") or {}
-            name = str(function.get("name", ""))
-            if not _renders(name, target):
-                raise self._drops(f"tool call {k + 1} ({name!r}) of {where}")
-            for value in _leaves(function.get("arguments")):
-                if not _renders_value(value, target):
-                    raise self._drops(f"the arguments of tool call {k + 1} ({name!r}) of {where}")
-
     def _drops(self, what: str) -> TrainingFailure:
         return template_limit(f"model {self.model}'s chat template does not render {what}")
 
@@ -400,27 +358,3 @@ def _null_as(messages: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
                 message["content"] = ""
         out.append(message)
     return out
-
-
-def _renders(text: str, rendered: str) -> bool:
-    text = unmarked(text).strip()
-    return text in rendered or json.dumps(text, ensure_ascii=False)[1:-1] in rendered
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None:
-        yield value
-
-
-def _renders_value(value: Any, rendered: str) -> bool:
-    if isinstance(value, str):
-        return not value.strip() or _renders(value, rendered)
-    forms = {json.dumps(value), str(value)}
-    return any(form in rendered for form in forms)
