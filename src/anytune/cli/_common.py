@@ -165,11 +165,10 @@ def index_warnings(defer: bool = False) -> Iterator[list[str]]:
         try:
             yield pending
         finally:
+            # Every warning recorded (a provider's too, e.g. a cancelled duplicate job) is
+            # shown the same way; calling showwarning here would record it again, forever.
             for item in caught:
-                if issubclass(item.category, IndexWarning):
-                    pending.append(str(item.message))
-                else:
-                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+                pending.append(str(item.message))
             for message in dict.fromkeys(pending):
                 echo_err(f"Warning: {message}")
 
