@@ -213,3 +213,32 @@ def test_an_existing_world_readable_cache_is_tightened(
     os.chmod(cache, 0o644)
     provider.upload_file(train)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+
+def test_cli_create_reports_the_cancelled_duplicate_and_exits_0(
+    server: FakeOpenAIServer, train: Path, anytune_home: Path
+) -> None:
+    """The CLI shows the warning as one line (and used to loop forever showing it)."""
+    server.fail_next(CREATE, delay=4.2)
+    env = {
+        **os.environ,
+        "ANYTUNE_HOME": str(anytune_home),
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": server.url,
+    }
+    args = ["create", "-p", "openai", "-m", MODEL, "-t", str(train)]
+    settings = ["-P", "timeout=0.5", "-P", "reconcile_seconds=2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "anytune.cli", *args, *settings],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    (kept,) = live(server)
+    assert done.stdout.strip() == kept["id"]
+    (warning,) = [line for line in done.stderr.splitlines() if line.startswith("Warning:")]
+    assert "took effect 2 times" in warning and kept["id"] in warning
+    assert "cancelled the duplicate" in warning
+    assert KEY not in done.stdout + done.stderr

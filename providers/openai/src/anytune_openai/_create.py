@@ -7,7 +7,7 @@ the client gave up on it (a 4 s server delay against a 1 s timeout), so the look
 repeated with backoff for up to ``window`` seconds. If nothing shows up the create is sent
 again; then the id is looked up again for up to ``window`` seconds, and if the earlier attempt
 did land after all, every job but the oldest one carrying the id is cancelled and reported
-(``DuplicateJobWarning`` and a warning log record). Keeping the *oldest* (not "the one this
+(``DuplicateJobWarning``, naming the jobs kept and cancelled). Keeping the *oldest* (not "the one this
 call created") makes two processes racing with the same request id agree on which job
 survives.
 
@@ -187,7 +187,9 @@ class CreateOnce:
                 f"; could NOT cancel {', '.join(failed)}: cancel them yourself "
                 f"(anytune cancel JOB -p {self.provider}) or they may be billed"
             )
-        log.warning("%s", message)
+        # A warning, not a log record: callers can catch it (and the ids in it), and the CLI
+        # shows it once, as "Warning: ...".
+        log.info("%s", message)
         warnings.warn(
             DuplicateJobWarning(
                 message,
