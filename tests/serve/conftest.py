@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
-from servehelp import Server, validating_async_client, validating_client
-
-KEY_A = "key-project-alpha-0123456789"
-KEY_B = "key-project-beta-9876543210"
-
-
-def server_env(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["ANYTUNE_HOME"] = str(home)
-    env.pop("ANYTUNE_SERVER_API_KEYS", None)
-    env.pop("OPENAI_BASE_URL", None)
-    return env
+from servehelp import KEY_A, KEY_B, Server, server_env, validating_async_client, validating_client
 
 
 @pytest.fixture(scope="module")

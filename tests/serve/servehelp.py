@@ -21,6 +21,8 @@ import httpx2
 import jsonschema
 
 REPO = Path(__file__).resolve().parents[2]
+KEY_A = "key-project-alpha-0123456789"
+KEY_B = "key-project-beta-9876543210"
 SPEC_FILES = ("openai-fine-tuning.json", "openai-chat-and-models.json")
 
 
@@ -154,6 +156,15 @@ def validating_client() -> httpx2.Client:
 
 def validating_async_client() -> httpx2.AsyncClient:
     return httpx2.AsyncClient(event_hooks={"response": [acheck_response]}, timeout=120)
+
+
+def server_env(home: Path) -> dict[str, str]:
+    """The environment of a server process: its own ANYTUNE_HOME, no inherited keys."""
+    env = dict(os.environ)
+    env["ANYTUNE_HOME"] = str(home)
+    env.pop("ANYTUNE_SERVER_API_KEYS", None)
+    env.pop("OPENAI_BASE_URL", None)
+    return env
 
 
 def free_port() -> int:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import httpx2
 from click.testing import CliRunner
-from conftest import KEY_A, server_env
-from servehelp import Server
+from servehelp import KEY_A, Server, server_env
 
 from anytune.cli import cli
 from anytune.testing.data import write_chat_jsonl

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from anytune_openai import OpenAIProvider
-from conftest import KEY_A
-from servehelp import Server
+from servehelp import KEY_A, Server
 
 from anytune.testing.conformance import ProviderConformance
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
-from conftest import KEY_A
-from servehelp import Server, check_response
+from servehelp import KEY_A, Server, check_response
 
 from anytune.testing.data import write_chat_jsonl
 
@@ -196,3 +195,9 @@ def test_chat_needs_a_provider_that_generates(client: openai.OpenAI) -> None:
             messages=[{"role": "user", "content": "hi"}],
             tools=[{"type": "function", "function": {"name": "f"}}],
         )
+
+
+def test_base_models_cannot_be_deleted(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.PermissionDeniedError):
+        client.models.delete(MODEL)
+    assert MODEL in [m.id for m in client.models.list().data]

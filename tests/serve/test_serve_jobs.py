@@ -9,8 +9,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import server_env
-from servehelp import SEEN, Server
+from servehelp import SEEN, Server, server_env
 
 from anytune.testing.data import write_chat_jsonl
 

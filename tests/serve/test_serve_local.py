@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
-from conftest import KEY_A, KEY_B, server_env
 from servehelp import (
+    KEY_A,
+    KEY_B,
     Server,
     component,
+    server_env,
     sse_chunks,
     validate,
     validating_async_client,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from anytune.errors import AnytuneError, NotFoundError
+from anytune.errors import AnytuneError, NotFoundError, UnsupportedOperationError
 from anytune.provider import Provider
 from anytune.serve.auth import KeyRing
 from anytune.serve.errors import APIError, from_anytune, invalid, not_found
@@ -156,18 +156,20 @@ class Service:
         return row
 
     def delete_file(self, project: str, file_id: str) -> None:
+        """Forget the project's file; the provider's copy goes when no project holds it."""
         row = self.file(project, file_id)
+        shared = any(
+            other.id != row.id for other in self.state.files_with_provider_id(row.provider_id)
+        )
+        if not shared:
+            try:
+                self.provider.delete_file(row.provider_id)
+            except (NotFoundError, UnsupportedOperationError):
+                pass  # already gone, or a provider that keeps files: the server's copy goes
+            except AnytuneError as exc:
+                raise from_anytune(exc, param="file_id") from None
         self.state.delete_file(project, file_id)
         self.state.blob(file_id).unlink(missing_ok=True)
-        delete = getattr(self.provider, "delete_file", None)
-        if callable(delete) and not self.state.provider_id_in_use(row.provider_id):
-            # Providers without delete_file keep their copy; the server's one is gone.
-            try:
-                delete(row.provider_id)
-            except NotFoundError:
-                pass
-            except AnytuneError as exc:
-                raise from_anytune(exc) from None
 
     # -- jobs ------------------------------------------------------------------------------
     def job_row(self, project: str, job_id: str) -> JobRow:

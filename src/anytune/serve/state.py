@@ -163,12 +163,12 @@ class State:
             cursor = conn.execute("DELETE FROM files WHERE id=? AND project=?", (file_id, project))
         return cursor.rowcount > 0
 
-    def provider_id_in_use(self, provider_id: str) -> bool:
+    def files_with_provider_id(self, provider_id: str) -> list[FileRow]:
         with self._connect() as conn:
-            found = conn.execute(
-                "SELECT 1 FROM files WHERE provider_id=? LIMIT 1", (provider_id,)
-            ).fetchone()
-        return found is not None
+            rows = conn.execute(
+                "SELECT * FROM files WHERE provider_id=?", (provider_id,)
+            ).fetchall()
+        return [FileRow(**dict(r)) for r in rows]
 
     # -- uploads ---------------------------------------------------------------------------
     def add_upload(self, row: UploadRow) -> None:
