@@ -23,7 +23,7 @@ from anytune_local.provider import LocalProvider
 from anytune_local.store import Store
 from jobhelp import FAST_OPTIONS, anytune_cli, wait_until, worker_log
 
-from anytune.errors import InvalidRequestError, NotFoundError, StorageError
+from anytune.errors import ConflictError, InvalidRequestError, NotFoundError, StorageError
 from anytune.testing.data import write_chat_jsonl
 from anytune.types import JobSpec, JobStatus
 
@@ -144,6 +144,11 @@ def test_gc_of_one_job_removes_its_checkpoints_and_keeps_its_adapter(
     assert busy.returncode == 1 and "still needs its checkpoints" in busy.stderr
     assert [c.step for c in local_provider.list_checkpoints("ftjob-busy")] == [2]
     _no_internal_error(busy)
+    with pytest.raises(ConflictError, match="still needs"):  # the same through the Python API
+        local_provider.delete_job_artifacts("ftjob-busy")
+    store.update_job("ftjob-busy", status="cancelled")
+    assert local_provider.delete_job_artifacts("ftjob-busy") == 1000
+    assert local_provider.list_checkpoints("ftjob-busy") == []
 
 
 # -- damaged, missing and blocked stores ----------------------------------------------------

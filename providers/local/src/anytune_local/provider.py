@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import signal
 import time
@@ -178,6 +177,16 @@ class LocalProvider(Provider):
         self._record(job_id)
         return self.store.list_checkpoints(job_id)
 
+    def delete_job_artifacts(self, job_id: str) -> int:
+        """Remove a finished job's checkpoints (its adapter stays); returns the bytes freed.
+
+        ``ConflictError`` while the job is waiting, training or paused.
+        """
+        from anytune_local.cleanup import delete_job_checkpoints
+
+        self._record(job_id)
+        return delete_job_checkpoints(self.store, job_id).freed_bytes
+
     def cancel_job(self, job_id: str) -> Job:
         """Stop the job now (no checkpoint is saved); returns it ``cancelled``."""
         record = scheduler.reconcile(self.store, self._record(job_id))
@@ -193,16 +202,16 @@ class LocalProvider(Provider):
         if self.store.transition(
             job_id, waiting, "cancelled", finished_at=time.time(), event="Job cancelled."
         ):
-            self._signal_worker(record, signal.SIGTERM)
+            scheduler.signal_worker(record, signal.SIGTERM)
             return self.get_job(job_id)
         record = self._record(job_id)
         if record.status == "running":
-            self._signal_worker(record, signal.SIGTERM)
+            scheduler.signal_worker(record, signal.SIGTERM)
             stopped = processes.wait_for(
                 lambda: self._record(job_id).status not in ACTIVE_STATUSES, CANCEL_GRACE
             )
             if not stopped:
-                self._kill_worker(self._record(job_id))
+                scheduler.kill_worker(self.store, self._record(job_id))
         return self.get_job(job_id)
 
     def pause_job(self, job_id: str) -> Job:
@@ -371,31 +380,6 @@ class LocalProvider(Provider):
                 level="error",
             )
             raise ConfigurationError(message, provider=self.name) from exc
-
-    def _signal_worker(self, record: JobRecord, signum: int) -> None:
-        if record.worker_host not in (None, processes.hostname()):
-            return  # a worker on another machine sharing this home stops via the store
-        if record.worker_pid is not None and processes.is_alive(
-            record.worker_pid, record.worker_started
-        ):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.worker_pid, signum)
-
-    def _kill_worker(self, record: JobRecord) -> None:
-        """The worker did not stop in time: kill its whole tree and record the cancel."""
-        if record.worker_pid is not None and processes.is_alive(
-            record.worker_pid, record.worker_started
-        ):
-            processes.kill_tree(record.worker_pid)
-        if record.training_pid is not None:
-            scheduler.stop_orphan(record.training_pid, record.id)
-        self.store.transition(
-            record.id,
-            ACTIVE_STATUSES,
-            "cancelled",
-            finished_at=time.time(),
-            event="Job cancelled (worker killed).",
-        )
 
 
 def _auto_epochs(n_examples: int) -> int:

@@ -148,6 +148,35 @@ def start_worker(store: Store, job_id: str, *, attempt: int, resume: bool = Fals
     return pid
 
 
+def signal_worker(record: JobRecord, signum: int) -> None:
+    """Send ``signum`` to the job's worker if it runs on this machine and is still the same
+    process (a worker on another machine sharing the home stops through the store)."""
+    if record.worker_host not in (None, processes.hostname()):
+        return
+    if record.worker_pid is not None and processes.is_alive(
+        record.worker_pid, record.worker_started
+    ):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.worker_pid, signum)
+
+
+def kill_worker(store: Store, record: JobRecord) -> None:
+    """The worker did not stop in time: kill its whole tree and record the cancel."""
+    if record.worker_pid is not None and processes.is_alive(
+        record.worker_pid, record.worker_started
+    ):
+        processes.kill_tree(record.worker_pid)
+    if record.training_pid is not None:
+        stop_orphan(record.training_pid, record.id)
+    store.transition(
+        record.id,
+        ACTIVE_STATUSES,
+        "cancelled",
+        finished_at=time.time(),
+        event="Job cancelled (worker killed).",
+    )
+
+
 def worker_alive(record: JobRecord) -> bool:
     """Whether the job's worker is (or may still be) running."""
     now = time.time()
