@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from servehelp import SEEN, Server, server_env
+from servehelp import SEEN, Server, server_env, validating_client
 
 from anytune.testing.data import write_chat_jsonl
 
@@ -200,5 +200,27 @@ def test_events_are_never_behind_a_status_already_shown(tmp_path: Path) -> None:
             assert status == "queued"  # read again: the memory job moved on, with an event
             messages = [e.message for e in sdk.fine_tuning.jobs.list_events(job.id).data]
             assert "Files validated, job queued" in messages
+    finally:
+        server.stop()
+
+
+def test_a_failed_job_reports_its_error(tmp_path: Path) -> None:
+    server = Server(
+        ["--provider", "memory", "-m", f"{MODEL}={MODEL}", "-o", "fail=out_of_budget"],
+        server_env(tmp_path),
+        tmp_path / "log",
+    ).start()
+    try:
+        with openai.OpenAI(
+            api_key="any", base_url=server.url, http_client=validating_client(), max_retries=0
+        ) as sdk:
+            path = write_chat_jsonl(tmp_path / "t.jsonl", 12)
+            file = sdk.files.create(file=path, purpose="fine-tune")
+            job = _wait(sdk, sdk.fine_tuning.jobs.create(model=MODEL, training_file=file.id).id)
+            assert job.status == "failed" and job.error is not None
+            assert job.error.code == "out_of_budget" and job.error.message
+            assert job.fine_tuned_model is None
+            levels = [e.level for e in sdk.fine_tuning.jobs.list_events(job.id).data]
+            assert "error" in levels
     finally:
         server.stop()
