@@ -230,3 +230,39 @@ def test_dpo_replies_train_exactly_what_supervised_training_would(name: str) -> 
         history = [{**m, "weight": 0} if m["role"] == "assistant" else m for m in prompt]
         ((context, trained_ids),) = turns_of(encoder.encode([*history, reply]))
         assert (prompt_ids, ids) == (context, trained_ids)
+
+
+class _Quiet:
+    def event(self, message: str, *, level: str = "info", metrics: Any = None) -> None: ...
+
+    def checkpoint(self, step: int, path: Path, metrics: dict[str, float]) -> None: ...
+
+    def hyperparameters(self, resolved: dict[str, Any]) -> None: ...
+
+    def should_stop(self) -> str | None:
+        return None
+
+
+def test_the_job_fails_the_same_way_before_loading_the_model(
+    phi_model: Path, tmp_path: Path
+) -> None:
+    from anytune_local.recipe import TrainingFailure, TrainRequest, train
+
+    path = tmp_path / "train.jsonl"
+    lines = [CONVERSATIONS["single"], CONVERSATIONS["parallel_tools_null"]]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    request = TrainRequest(
+        job_id="ftjob-template",
+        base_model=str(phi_model),  # a tokenizer without weights: data comes first
+        method="supervised",
+        train_path=path,
+        valid_path=None,
+        output_dir=tmp_path / "out",
+        checkpoint_dir=tmp_path / "checkpoints",
+    )
+    with pytest.raises(TrainingFailure) as info:
+        train(request, _Quiet())
+    assert info.value.code == "invalid_training_file"
+    assert info.value.message.startswith(
+        f"{path}:2: model {phi_model}'s chat template does not render the tool definitions"
+    )
