@@ -42,7 +42,9 @@ def test_create_wait_events_checkpoints_list(client: openai.OpenAI, training_id:
         seed=7,
         metadata={"team": "a"},
         method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 2}}},
+        integrations=[{"type": "wandb", "wandb": {"project": "p"}}],
     )
+    assert job.integrations is not None and job.integrations[0].wandb.project == "p"
     assert job.status == "validating_files" and job.model == MODEL
     assert job.training_file == training_id and job.seed == 7
     assert job.method is not None and job.method.type == "supervised"

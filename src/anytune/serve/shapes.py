@@ -104,7 +104,10 @@ def event_json(event: Event) -> dict[str, Any]:
     }
     if event.metrics is not None:
         body["type"] = "metrics"
-        body["data"] = event.metrics.to_dict()
+        data = event.metrics.to_dict()
+        # OpenAI's metrics are one flat object: the provider's extra ones join the others.
+        data.update(data.pop("extra", None) or {})
+        body["data"] = data
     else:
         body["data"] = {}
     return body
