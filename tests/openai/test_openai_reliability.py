@@ -10,11 +10,11 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from anytune_openai import OpenAIProvider
-from anytune_openai._create import DuplicateJobWarning
+from anytune_openai import DuplicateJobWarning, OpenAIProvider
 from anytune_openai.testing import TEST_API_KEY as KEY
 from anytune_openai.testing import FakeOpenAIServer
 
@@ -66,7 +66,7 @@ def test_commit_later_than_the_look_up_window_is_cancelled_and_reported(
     assert "anytune_request_id=" in str(warning) and warning.cancelled[0] in str(warning)
 
 
-@pytest.mark.filterwarnings("ignore::anytune_openai._create.DuplicateJobWarning")
+@pytest.mark.filterwarnings("ignore::anytune_openai.DuplicateJobWarning")
 def test_racing_creates_with_one_request_id_keep_the_same_job(
     server: FakeOpenAIServer, provider: OpenAIProvider, train: Path
 ) -> None:
@@ -131,7 +131,6 @@ print(OpenAIProvider(api_key=sys.argv[2], base_url=sys.argv[1]).upload_file(Path
 def test_processes_uploading_the_same_file_upload_it_once(
     server: FakeOpenAIServer, train: Path, anytune_home: Path
 ) -> None:
-    import time
 
     server.fail_next(UPLOAD, delay=1.0, times=4)
     start = time.time() + 4  # every process imported and waiting before any uploads
@@ -242,3 +241,49 @@ def test_cli_create_reports_the_cancelled_duplicate_and_exits_0(
     assert "took effect 2 times" in warning and kept["id"] in warning
     assert "cancelled the duplicate" in warning
     assert KEY not in done.stdout + done.stderr
+
+
+def test_a_failing_duplicate_check_does_not_fail_a_created_job() -> None:
+    """After an ambiguous failure and a re-send that answered, look-ups that keep failing
+    leave the created job returned (it exists and bills), not an error."""
+    from anytune_openai._create import CreateOnce
+
+    from anytune.errors import ProviderConnectionError, ServiceUnavailableError
+    from anytune.types import Job
+
+    created = Job(
+        id="ftjob-b",
+        provider="openai",
+        model=MODEL,
+        status="queued",
+        created_at=1,
+        training_file="file-1",
+    )
+    sends: list[int] = []
+    lookups: list[int] = []
+
+    def send() -> Job:
+        sends.append(1)
+        if len(sends) == 1:
+            raise ProviderConnectionError("timed out")
+        return created
+
+    def lookup() -> list[Job]:
+        lookups.append(1)
+        if len(sends) == 2:  # after the re-send: the list endpoint is down
+            raise ServiceUnavailableError("503")
+        return []
+
+    once = CreateOnce(
+        provider="openai",
+        request_id="r",
+        send=send,
+        lookup=lookup,
+        cancel=lambda job_id: created,
+        attempts=3,
+        window=0.2,
+        user_request_id=False,
+        sleep=time.sleep,
+    )
+    assert once.run() is created
+    assert len(sends) == 2 and len(lookups) >= 2

@@ -8,7 +8,8 @@ fine-tuning routes, for tests and demos.
 
 from __future__ import annotations
 
+from anytune_openai._create import DuplicateJobWarning
 from anytune_openai.azure import AzureOpenAIProvider
 from anytune_openai.provider import OpenAIProvider
 
-__all__ = ["AzureOpenAIProvider", "OpenAIProvider"]
+__all__ = ["AzureOpenAIProvider", "DuplicateJobWarning", "OpenAIProvider"]

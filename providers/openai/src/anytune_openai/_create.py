@@ -119,12 +119,16 @@ class CreateOnce:
         known = [job] if self._created else self._found
         # Every create sent may commit; once that many jobs are seen, nothing is pending.
         expected = self._ambiguous + (1 if self._created else 0)
-        if self._ambiguous and len(known) < expected:
-            found = self._poll(lambda jobs: len(_union(jobs, known)) >= expected, self.window)
-            known = _union(found, known)
-        elif self._user_request_id and self._created:
-            # Another process may be creating with the same caller-supplied id right now.
-            known = _union(self._lookup(), known)
+        try:
+            if self._ambiguous and len(known) < expected:
+                found = self._poll(lambda jobs: len(_union(jobs, known)) >= expected, self.window)
+                known = _union(found, known)
+            elif self._user_request_id and self._created:
+                # Another process may be creating with the same caller-supplied id right now.
+                known = _union(self._lookup(), known)
+        except TransientError as exc:
+            # The job exists: a failed duplicate check must not make the create look failed.
+            log.info("%s: could not check %s for duplicates: %s", self.provider, job.id, exc)
         return self._keep_one(known)
 
     def _attempt(self) -> Job:
