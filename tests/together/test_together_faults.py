@@ -194,3 +194,31 @@ def test_download_adapter(
     path = together.download(job.id, tmp_path / "out")
     assert path.read_bytes() == together_server.api.adapter
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_openai_weights_keep_their_meaning(
+    together: TogetherProvider, together_server: FakeTogetherServer, tmp_path: Path
+) -> None:
+    """A file with weight 0 on one assistant turn: Together would train user/system text too
+    (a missing weight is 1 there once any weight is present), so they are sent as weight 0."""
+    import json
+
+    path = tmp_path / "weighted.jsonl"
+    example = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!", "weight": 0},
+            {"role": "user", "content": "Bye"},
+            {"role": "assistant", "content": "Bye!"},
+        ]
+    }
+    path.write_text(json.dumps(example) + "\n")
+    uploaded = together.upload_file(path)
+    sent = json.loads(together_server.api.contents[uploaded.id])
+    assert [m.get("weight") for m in sent["messages"]] == [0, 0, 0, 0, None]
+    assert uploaded.filename == "weighted.jsonl"
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(json.dumps({"messages": example["messages"][3:]}) + "\n")
+    same = together.upload_file(plain)
+    assert together_server.api.contents[same.id] == plain.read_bytes()  # unchanged

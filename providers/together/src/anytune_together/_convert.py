@@ -221,11 +221,12 @@ def to_job(job: Any, provider: str) -> Job:
 
 
 def to_events(items: Iterable[Any]) -> list[Event]:
-    """Together's events, oldest first, with ids anytune makes (Together's have none).
+    """Together's events, oldest first, with ids anytune makes: Together has no event id or
+    cursor (its ``hash`` field, when not empty, is used).
 
-    An id is a digest of the event's own fields plus how many identical events came before
-    it, so it is the same on every poll as long as Together keeps the history (it does: the
-    list only grows)."""
+    An id is that hash (or a digest of the event's own fields) plus how many identical events
+    came before it, so it is the same on every poll as long as Together keeps the history (it
+    does: the list only grows)."""
     seen: dict[str, int] = {}
     events: list[Event] = []
     ordered = sorted(
@@ -236,12 +237,17 @@ def to_events(items: Iterable[Any]) -> list[Event]:
         message = str(_field(item, "message") or "")
         created_raw = str(_field(item, "created_at") or "")
         step = _field(item, "step")
-        digest = hashlib.sha256(f"{created_raw}|{kind}|{step}|{message}".encode()).hexdigest()[:16]
+        # Together's own "hash" when it sends one, else a digest of the event's fields.
+        digest = (
+            str(_field(item, "hash") or "")
+            or hashlib.sha256(f"{created_raw}|{kind}|{step}|{message}".encode()).hexdigest()[:16]
+        )
         n = seen.get(digest, 0)
         seen[digest] = n + 1
         metrics = None
         total = _field(item, "total_steps")
-        if isinstance(step, int) and not isinstance(step, bool):
+        # Every event has a step (0 outside training); only training steps are progress.
+        if isinstance(step, int) and not isinstance(step, bool) and step > 0:
             metrics = Metrics(step=step, total_steps=total if isinstance(total, int) else None)
         level = LEVELS.get(str(_field(item, "level") or ""), "info")
         if kind == "job_error":

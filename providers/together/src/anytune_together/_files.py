@@ -4,12 +4,14 @@ and downloading a trained model. Kept out of ``provider.py`` (one idea per modul
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anytune.errors import DatasetError, InvalidArgumentError, NotFoundError
 from anytune.provider import ProgressCallback
 from anytune.types import FileObject, JobStatus
+from anytune_together import _weights
 from anytune_together._convert import to_file
 
 if TYPE_CHECKING:
@@ -50,6 +52,15 @@ def upload(
             hint="fix the file (anytune validate FILE -p together shows every problem)",
             provider=provider.name,
         )
+    with tempfile.TemporaryDirectory(prefix="anytune-together-") as scratch:
+        if purpose == "fine-tune" and _weights.has_weights(path):
+            path = _weights.with_openai_weights(path, Path(scratch))
+        return _send(provider, path, purpose, progress)
+
+
+def _send(
+    provider: TogetherProvider, path: Path, purpose: str, progress: ProgressCallback | None
+) -> FileObject:
     size = path.stat().st_size
 
     def on_progress(event: Any) -> None:

@@ -108,6 +108,7 @@ class FakeAPI:
             "FileType": form.get("file_type") or "jsonl",
             "purpose": form["purpose"],
             "processing_status": "PENDING",
+            "Processed": False,
             "_checksum": f"{form['purpose']}|{checksum}",
         }
         location = f"{self.root}/_upload/{file_id}"
@@ -126,6 +127,7 @@ class FakeAPI:
             return self.error(404, f"File {file_id} not found", "not_found")
         problem = _validate_jsonl(self.contents[file_id])
         record["processing_status"] = "INVALID_FORMAT" if problem else "COMPLETED"
+        record["Processed"] = True
         record["validation_report"] = {"valid": problem is None, "file_id": file_id}
         if problem:
             record["validation_report"].update(error=problem, error_type="INVALID_FORMAT")
@@ -225,17 +227,19 @@ class FakeAPI:
             "training_file": training_file,
             "validation_file": validation or "",
             "n_epochs": request.get("n_epochs", 1),
-            "batch_size": request.get("batch_size", "max"),
+            # The server resolves "max" to the model's largest batch (lists show a number).
+            "batch_size": 8 if request.get("batch_size", "max") == "max" else request["batch_size"],
             "learning_rate": request.get("learning_rate", 1e-5),
             "n_checkpoints": request.get("n_checkpoints", 1),
             "n_evals": request.get("n_evals", 0),
-            "suffix": request.get("suffix"),
             "random_seed": request.get("random_seed"),
             "training_method": method,
             "training_type": request.get("training_type"),
             "events": [],
             "token_count": 0,
         }
+        if request.get("suffix"):
+            job["suffix"] = request["suffix"]
         self.jobs[job_id] = job
         self.steps[job_id] = 0
         self._event(job, "job_pending", "Fine tune request created")
@@ -269,7 +273,7 @@ class FakeAPI:
                 "step": e["step"],
             }
             for e in job["events"]
-            if e["type"] == "checkpoint_save"
+            if e["type"] == "checkpoint_save" and e["step"] > 0
         ]
         return 200, {"data": data}, {}
 
@@ -297,16 +301,25 @@ class FakeAPI:
     # -- the job lifecycle -----------------------------------------------------------------
     def _event(self, job: dict[str, Any], kind: str, message: str, **extra: Any) -> None:
         level = "error" if kind == "job_error" else "info"
-        job["events"].append(
-            {
-                "object": "fine-tune-event",
-                "created_at": now_iso(),
-                "type": kind,
-                "message": message,
-                "level": level,
-                **extra,
-            }
-        )
+        # Every field FineTuneEvent requires in Together's OpenAPI document.
+        event = {
+            "object": "fine-tune-event",
+            "created_at": now_iso(),
+            "type": kind,
+            "message": message,
+            "level": level,
+            "param_count": 0,
+            "token_count": int(job.get("token_count") or 0),
+            "total_steps": self.total_steps,
+            "wandb_url": "",
+            "step": 0,
+            "checkpoint_path": "",
+            "model_path": "",
+            "training_offset": 0,
+            "hash": "",
+        }
+        event.update(extra)
+        job["events"].append(event)
         job["updated_at"] = now_iso()
 
     def tick(self, job: dict[str, Any]) -> None:
@@ -346,7 +359,7 @@ class FakeAPI:
         elif status == "uploading":
             job["status"] = "completed"
             job["model_output_name"] = (
-                f"fake-user/{job['model']}-{job['suffix'] or 'ft'}-{job_id[3:11]}"
+                f"fake-user/{job['model']}-{job.get('suffix') or 'ft'}-{job_id[3:11]}"
             )
             self._event(job, "job_complete", "Fine-tuning job completed")
         elif status == "cancel_requested":

@@ -44,6 +44,8 @@ class RecordedRequest:
     status: int | None = None
     fault: str | None = None
     body: Any = None
+    response: Any = None
+    """The JSON answered (None for bytes, a redirect or a dropped connection)."""
 
 
 def parse_form(body: bytes, content_type: str) -> dict[str, bytes]:
@@ -102,8 +104,10 @@ class Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return b""
 
-    def _send(self, answer: Answer) -> None:
+    def _send(self, answer: Answer, record: RecordedRequest | None = None) -> None:
         status, payload, headers = answer
+        if record is not None and not isinstance(payload, bytes):
+            record.response = payload
         if isinstance(payload, bytes):
             body, kind = payload, "application/octet-stream"
         else:
@@ -141,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
         if not split.path.startswith("/_upload/") and not fake._authorized(self.headers):
             answer = fake.api.error(401, "Invalid API key provided", "invalid_api_key")
             record.status = answer[0]
-            self._send(answer)
+            self._send(answer, record)
             return
         fault = fake._take_fault(route, f"{self.command} {split.path}")
 
@@ -151,7 +155,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault is None:
             answer = handle()
             record.status = answer[0]
-            self._send(answer)
+            self._send(answer, record)
             return
         record.fault = fault.drop or (str(fault.status) if fault.status else "delay")
         answer = handle() if fault.drop == "after" else (0, None, {})
@@ -166,8 +170,8 @@ class Handler(BaseHTTPRequestHandler):
                 fault.status, fault.message or "scripted fault", "scripted"
             )
             record.status = status
-            self._send((status, payload, headers))
+            self._send((status, payload, headers), record)
             return
         answer = handle()
         record.status = answer[0]
-        self._send(answer)
+        self._send(answer, record)
