@@ -55,7 +55,7 @@ _EVENT: dict[str, Any] = {
         "model_path",
         "training_offset",
         "hash",
-    ],  # fmt: skip
+    ],
     "properties": {
         "object": {"const": "fine-tune-event"},
         "created_at": {"type": "string"},
