@@ -46,3 +46,15 @@ def test_missing_settings_name_azures_variables(server: FakeOpenAIServer) -> Non
 def test_connection_options_never_include_the_key() -> None:
     assert "api_key" not in AzureOpenAIProvider.connection_options
     assert KEY not in repr(AzureOpenAIProvider(api_key=KEY, endpoint="https://x.example"))
+
+
+def test_credentials_in_the_endpoint_reach_the_server_but_are_not_kept() -> None:
+    with FakeOpenAIServer(api_key=None) as open_server:
+        endpoint = open_server.root_url.replace("http://", "http://me:endpoint-secret-42@")
+        provider = AzureOpenAIProvider(api_key=KEY, endpoint=endpoint)
+        assert provider.list_jobs() == []
+        assert open_server.requests[0].auth is None  # userinfo became Basic auth instead
+        root = open_server.root_url
+    for shown in (provider.endpoint, provider.base_url, repr(provider), provider._account()):
+        assert "endpoint-secret-42" not in shown and "me:" not in shown
+    assert provider.endpoint == root
