@@ -91,10 +91,13 @@ def _respond(error: APIError) -> JSONResponse:
 
 def create_app(config: ServeConfig, provider: Provider) -> FastAPI:
     """The server for ``provider``; state in ``config.data_dir``."""
-    from anytune.serve import routes_files, routes_jobs, routes_models
+    from anytune.serve import jobs, routes_files, routes_jobs, routes_models
 
     app = FastAPI(title="anytune serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = Service(config, provider)
+    adopted = jobs.recover_pending(app.state.service)
+    if adopted:
+        log.warning("adopted %d job(s) created just before the server last stopped", adopted)
     app.include_router(routes_files.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_models.router)

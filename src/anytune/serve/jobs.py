@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from anytune.dataset.validate import validate_file
@@ -15,6 +18,7 @@ from anytune.serve.state import FileRow, JobRow
 from anytune.types import Hyperparameters, JobSpec
 
 MAX_PROBLEMS_SHOWN = 20
+log = logging.getLogger("anytune.serve")
 
 
 def _check_file(service: Service, row: FileRow, method: str, param: str) -> None:
@@ -77,12 +81,11 @@ def create(service: Service, project: str, body: Any) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise invalid(str(exc), param="method") from None
-    job = service.call(service.provider.create_job, spec)
     row = JobRow(
-        id=job.id,
+        id="",
         project=project,
         seq=0,
-        created_at=int(job.created_at),
+        created_at=0,
         model=request["model"],
         training_file=training.id,
         validation_file=validation.id if validation else None,
@@ -91,7 +94,16 @@ def create(service: Service, project: str, body: Any) -> dict[str, Any]:
         model_deleted=False,
         last_event=None,
     )
+    token = secrets.token_hex(12)
+    service.state.add_pending(token, row, model, training.provider_id)
+    try:
+        job = service.call(service.provider.create_job, spec)
+    except BaseException:
+        service.state.drop_pending(token)
+        raise
+    row = replace(row, id=job.id, created_at=int(job.created_at))
     service.state.add_job(row)
+    service.state.drop_pending(token)
     service.remember(row, job)
     return view(service, row, job)
 
@@ -101,6 +113,37 @@ def view(service: Service, row: JobRow, job: Any) -> dict[str, Any]:
     if body["error"] is not None:
         body["error"]["message"] = service.redact(body["error"]["message"])
     return body
+
+
+def recover_pending(service: Service) -> int:
+    """Adopt jobs the provider created while the server died before recording them.
+
+    Each create is noted before the provider is asked; a note still there at start-up is
+    matched with the provider's recent jobs (same model and training file, created after the
+    note, owned by nobody). Returns how many jobs were adopted.
+    """
+    adopted = 0
+    pending = service.state.pending()
+    if not pending:
+        return 0
+    try:
+        recent = service.provider.list_jobs(limit=100)
+    except AnytuneError as exc:
+        log.warning("could not check %d interrupted job creation(s): %s", len(pending), exc)
+        return 0
+    for token, noted_at, row, model, training in pending:
+        for job in sorted(recent, key=lambda j: j.created_at):
+            if (
+                job.model == model
+                and job.training_file == training
+                and job.created_at >= int(noted_at) - 1
+                and not service.state.job_known(job.id)
+            ):
+                service.state.add_job(replace(row, id=job.id, created_at=int(job.created_at)))
+                adopted += 1
+                break
+        service.state.drop_pending(token)
+    return adopted
 
 
 def retrieve(service: Service, project: str, job_id: str) -> dict[str, Any]:

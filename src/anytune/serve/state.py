@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,9 @@ CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (job_id, seq));
 CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(job_id, id);
+CREATE TABLE IF NOT EXISTS pending_jobs (
+    token TEXT PRIMARY KEY, created_at REAL NOT NULL, row TEXT NOT NULL,
+    provider_model TEXT NOT NULL, provider_file TEXT NOT NULL);
 """
 
 
@@ -246,6 +250,41 @@ class State:
                 ),
             )
             conn.execute("COMMIT")
+
+    def add_pending(self, token: str, row: JobRow, provider_model: str, provider_file: str) -> None:
+        """Note a create before asking the provider, so a crash in between loses no job."""
+        values = {k: v for k, v in row.__dict__.items() if k not in ("seq", "model_deleted")}
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO pending_jobs VALUES (?,?,?,?,?)",
+                (token, time.time(), json.dumps(values), provider_model, provider_file),
+            )
+
+    def drop_pending(self, token: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM pending_jobs WHERE token=?", (token,))
+
+    def pending(self) -> list[tuple[str, float, JobRow, str, str]]:
+        """``(token, noted at, row with an empty id, provider model, provider file)``."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM pending_jobs ORDER BY created_at").fetchall()
+        found = []
+        for r in rows:
+            values = json.loads(r["row"])
+            found.append(
+                (
+                    r["token"],
+                    r["created_at"],
+                    JobRow(**values, seq=0, model_deleted=False),
+                    r["provider_model"],
+                    r["provider_file"],
+                )
+            )
+        return found
+
+    def job_known(self, job_id: str) -> bool:
+        with self._connect() as conn:
+            return conn.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
 
     def get_job(self, project: str, job_id: str) -> JobRow | None:
         with self._connect() as conn:
