@@ -51,8 +51,8 @@ def test_commit_later_than_the_look_up_window_is_cancelled_and_reported(
     """Past the window the create is sent again; the first one landing afterwards is seen
     by the look-up after the re-send, cancelled, and reported."""
     spec = JobSpec(model=MODEL, training_file=provider.upload_file(train).id)
-    impatient = OpenAIProvider(api_key=KEY, base_url=server.url, timeout=0.5, reconcile_seconds=2)
-    server.fail_next(CREATE, delay=4.2)
+    impatient = OpenAIProvider(api_key=KEY, base_url=server.url, timeout=0.5, reconcile_seconds=1)
+    server.fail_next(CREATE, until=CREATE)  # commits right after the re-send, however late
     with pytest.warns(DuplicateJobWarning) as caught:
         job = impatient.create_job(spec)
     created = server.jobs()
@@ -218,7 +218,7 @@ def test_cli_create_reports_the_cancelled_duplicate_and_exits_0(
     server: FakeOpenAIServer, train: Path, anytune_home: Path
 ) -> None:
     """The CLI shows the warning as one line (and used to loop forever showing it)."""
-    server.fail_next(CREATE, delay=4.2)
+    server.fail_next(CREATE, until=CREATE)
     env = {
         **os.environ,
         "ANYTUNE_HOME": str(anytune_home),
@@ -226,7 +226,7 @@ def test_cli_create_reports_the_cancelled_duplicate_and_exits_0(
         "OPENAI_BASE_URL": server.url,
     }
     args = ["create", "-p", "openai", "-m", MODEL, "-t", str(train)]
-    settings = ["-P", "timeout=0.5", "-P", "reconcile_seconds=2"]
+    settings = ["-P", "timeout=0.5", "-P", "reconcile_seconds=1"]
     done = subprocess.run(
         [sys.executable, "-m", "anytune.cli", *args, *settings],
         capture_output=True,

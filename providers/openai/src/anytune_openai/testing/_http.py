@@ -47,6 +47,9 @@ class Fault:
     commit: bool = False
     """Handle the request first, then answer with the fault (a 5xx or a timeout after the
     work was done). ``drop="after"`` implies it."""
+    until: str | None = None
+    """Hold the request until another request to this route (e.g. "POST
+    /v1/fine_tuning/jobs") has been handled, then handle it: a deterministic late commit."""
 
 
 @dataclass
@@ -166,6 +169,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, payload)
             return
         record.fault = fault.drop or (str(fault.status) if fault.status else "delay")
+        if fault.until is not None:
+            record.fault = "late"
+            fake._wait_handled(fault.until, fake._handled_count(fault.until))
         if fault.commit or fault.drop == "after":
             status, payload = self._handle(matched, path, query, body)
         if fault.delay:
@@ -220,7 +226,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             with fake.api.lock:
                 status, payload = handler(request)
-                return status, copy.deepcopy(payload)
+                answer = status, copy.deepcopy(payload)
+            fake._note_handled(f"{self.command} {matched[0]}")
+            return answer
         except Exception:
             traceback.print_exc()
             return error(500, "fake server bug (see its stderr)")

@@ -66,6 +66,8 @@ class FakeOpenAIServer:
         self._faults: list[Fault] = []
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
+        self._handled = threading.Condition(self._lock)
+        self._handled_counts: dict[str, int] = {}
         self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -118,6 +120,7 @@ class FakeOpenAIServer:
         delay: float = 0.0,
         times: int = 1,
         commit: bool = False,
+        until: str | None = None,
     ) -> Fault:
         """Script a fault for the next ``times`` requests to ``route`` ("POST /v1/files",
         "GET /v1/fine_tuning/jobs/{id}", or a concrete path). See ``Fault``.
@@ -125,11 +128,24 @@ class FakeOpenAIServer:
         A late commit (the server commits a create after the client gave up on it):
         ``fail_next(route, delay=4)`` with a client timeout under 4 s. The request is
         handled -- the job created -- only when the delay is over, and the answer goes to a
-        client that is no longer listening. (``commit=True`` commits first, then delays.)"""
-        if status is None and drop is None and not delay:
-            raise ValueError("a fault needs a status, a drop or a delay")
+        client that is no longer listening. (``commit=True`` commits first, then delays.)
+        ``until="POST /v1/fine_tuning/jobs"`` instead holds the request until another request
+        to that route has been handled, then handles it: a late commit that lands right after
+        the client's re-send, however slow the machine."""
+        if status is None and drop is None and not delay and until is None:
+            raise ValueError("a fault needs a status, a drop, a delay or an until")
         fault = Fault(
-            route, status, code, message, retry_after, retry_after_ms, drop, delay, times, commit
+            route,
+            status,
+            code,
+            message,
+            retry_after,
+            retry_after_ms,
+            drop,
+            delay,
+            times,
+            commit,
+            until,
         )
         with self._lock:
             self._faults.append(fault)
@@ -204,6 +220,21 @@ class FakeOpenAIServer:
     def _record(self, record: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(record)
+
+    def _note_handled(self, route: str) -> None:
+        with self._handled:
+            self._handled_counts[route] = self._handled_counts.get(route, 0) + 1
+            self._handled.notify_all()
+
+    def _handled_count(self, route: str) -> int:
+        with self._lock:
+            return self._handled_counts.get(route, 0)
+
+    def _wait_handled(self, route: str, more_than: int, timeout: float = 120.0) -> None:
+        with self._handled:
+            self._handled.wait_for(
+                lambda: self._handled_counts.get(route, 0) > more_than, timeout=timeout
+            )
 
     def _take_fault(self, route: str, concrete: str) -> Fault | None:
         with self._lock:
