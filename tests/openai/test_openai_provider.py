@@ -273,3 +273,16 @@ def test_server_refusals_carry_the_servers_message(provider: OpenAIProvider, tra
     assert "Model davinci-007 is not available for fine-tuning" in str(info.value)
     with pytest.raises(NotFoundError):
         provider.get_job("ftjob-missing")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "what"),
+    [("timeout", "soon", "a number"), ("max_retries", "1.5", "a whole number")],
+)
+def test_a_bad_provider_option_is_a_usage_error(option: str, value: str, what: str) -> None:
+    from anytune.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError) as info:
+        OpenAIProvider(**{option: value})
+    assert f"{option}={value!r} is not {what}" in str(info.value)
+    assert info.value.exit_code == 2

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from anytune import config
 from anytune.errors import (
     AuthenticationError,
-    ConfigurationError,
     ConflictError,
+    InvalidArgumentError,
     InvalidRequestError,
     NotFoundError,
     TransientError,
@@ -67,7 +67,10 @@ def _number(name: str, value: Any, kind: type) -> Any:
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise ConfigurationError(f"option {name}={value!r} is not a {kind.__name__}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidArgumentError(
+            f"provider option {name}={value!r} is not {what}", hint=f"e.g. -P {name}=10"
+        ) from None
 
 
 class OpenAIProvider(Provider):
@@ -78,7 +81,7 @@ class OpenAIProvider(Provider):
     (OPENAI_PROJECT_ID), ``timeout`` (seconds per request), ``max_retries`` (retries of a
     transient failure, default 5, backing off and honouring Retry-After),
     ``reconcile_seconds`` (how long a create whose outcome is unknown is looked for before it
-    is sent again, and duplicates after; default 10, see ``create_job``).
+    is sent again, and duplicates after; default 10, see ``submit_job``).
     ``multipart_threshold`` / ``part_size`` (bytes) choose when and how the Uploads API is
     used (512 MB / 64 MB by default).
 
