@@ -67,6 +67,15 @@ def generation_stops(model: str, tokenizer: Any) -> tuple[str, ...]:
     """The tokens the model's ``generation_config.json`` stops on (``eos_token_id``)."""
     path = Path(resolve_model_id(model))
     config = path / "generation_config.json"
+    if not path.exists():  # a hub id: its cached copy, if any (never a download)
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model, "generation_config.json")
+        except Exception:  # no hub library or a malformed id: no extra stop tokens
+            cached = None
+        if isinstance(cached, str):
+            config = Path(cached)
     if not config.is_file() and is_adapter_dir(str(path)):
         try:
             base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
