@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -101,18 +102,26 @@ class State:
         self.blobs = directory / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.path = directory / "serve.sqlite"
+        self._local = threading.local()
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
+        # One connection per thread, kept: opening one (and reading the schema) costs more
+        # than the queries of a poll.
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
         try:
             yield conn
-        finally:
-            conn.close()
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
 
     def blob(self, name: str) -> Path:
         """Where the server keeps bytes; ``name`` is always an id the server made."""
