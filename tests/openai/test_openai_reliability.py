@@ -287,3 +287,10 @@ def test_a_failing_duplicate_check_does_not_fail_a_created_job() -> None:
     )
     assert once.run() is created
     assert len(sends) == 2 and len(lookups) >= 2
+
+
+def test_secret_query_parameters_in_base_url_are_not_kept_either() -> None:
+    provider = OpenAIProvider(api_key=KEY, base_url=f"https://proxy.example/v1?api-key={SECRET}")
+    assert SECRET not in provider.base_url and SECRET not in repr(provider)
+    assert SECRET not in provider._account()
+    assert provider._errors.scrub(f"echo {SECRET}") == "echo ***"

@@ -54,24 +54,33 @@ def scrub(text: str, secret: str | None) -> str:
     return text
 
 
-def strip_userinfo(url: str) -> tuple[str, tuple[str, ...]]:
-    """``url`` without ``user:password@`` (never stored or shown), and the removed secrets.
+def split_url_secrets(url: str) -> tuple[str, tuple[str, ...]]:
+    """``url`` as it may be stored and shown (``anytune.index.public_url``: no
+    ``user:password@``, no secret-looking query parameters), and the secrets removed, to
+    scrub them from messages.
 
-    >>> strip_userinfo("http://me:s3cret-pw@proxy:8080/v1")
-    ('http://proxy:8080/v1', ('me:s3cret-pw@', 's3cret-pw'))
+    >>> split_url_secrets("http://me:s3cret-pw@proxy:8080/v1?api-key=k123456")
+    ('http://proxy:8080/v1', ('me:s3cret-pw@', 's3cret-pw', 'k123456'))
     """
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlsplit
 
+    from anytune.index import public_url
+
+    public = public_url(url)
+    if public == url:
+        return url, ()
     try:
-        parts = urlsplit(url)
+        parts, kept = urlsplit(url), urlsplit(public)
     except ValueError:
-        return url, ()
-    if "@" not in parts.netloc:
-        return url, ()
-    userinfo, _, host = parts.netloc.rpartition("@")
-    password = userinfo.partition(":")[2]
-    secrets = tuple(s for s in (userinfo + "@", password) if s)
-    return urlunsplit(parts._replace(netloc=host)), secrets
+        return public, ()
+    secrets: list[str] = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        secrets += [userinfo + "@", userinfo.partition(":")[2]]
+    remaining = set(parse_qsl(kept.query, keep_blank_values=True))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    secrets += [value for key, value in query if (key, value) not in remaining]
+    return public, tuple(s for s in secrets if s)
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

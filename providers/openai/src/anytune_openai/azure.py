@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from anytune.errors import ConfigurationError
-from anytune_openai._errors import strip_userinfo
+from anytune_openai._errors import split_url_secrets
 from anytune_openai.provider import OpenAIProvider
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         )
         raw_endpoint = (endpoint or os.environ.get("AZURE_OPENAI_ENDPOINT") or "").rstrip("/")
         # Shown and recorded without credentials; the connection still gets them (base_url).
-        self.endpoint = strip_userinfo(raw_endpoint)[0]
+        self.endpoint = split_url_secrets(raw_endpoint)[0]
         self.api_version = api_version or os.environ.get("OPENAI_API_VERSION") or None
         if base_url:
             self.base_url = base_url

@@ -44,7 +44,7 @@ from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_term
 from anytune_openai import _spec, rules
 from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
 from anytune_openai._create import DEFAULT_WINDOW, CreateOnce
-from anytune_openai._errors import ErrorContext, may_have_committed, strip_userinfo, translated
+from anytune_openai._errors import ErrorContext, may_have_committed, split_url_secrets, translated
 from anytune_openai._filecache import FileCache
 from anytune_openai._paging import cursor, paged
 from anytune_openai._upload import PART_SIZE, SINGLE_REQUEST_LIMIT, Uploader
@@ -144,7 +144,7 @@ class OpenAIProvider(Provider):
     @base_url.setter
     def base_url(self, value: str) -> None:
         self._connect_url = value.rstrip("/")
-        self._public_url, self._url_secrets = strip_userinfo(self._connect_url)
+        self._public_url, self._url_secrets = split_url_secrets(self._connect_url)
 
     # -- plumbing ------------------------------------------------------------------------
     @property
