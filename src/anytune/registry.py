@@ -27,6 +27,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "azure": "anytune-openai",
     "local": "anytune-local",
     "together": "anytune-together",
+    "fireworks": "anytune-fireworks",
 }
 
 ProviderFactory = Callable[..., "Provider"]
