@@ -19,7 +19,6 @@ from anytune.errors import (
     ConfigurationError,
     ConflictError,
     DatasetError,
-    InvalidRequestError,
     NotFoundError,
 )
 from anytune.types import Hyperparameters, JobSpec, JobStatus
@@ -132,8 +131,11 @@ def test_state_errors_and_unknown_ids(local_provider: LocalProvider) -> None:
         local_provider.get_job("ftjob-nope")
     with pytest.raises(NotFoundError):
         local_provider.list_events("ftjob-nope")
-    with pytest.raises(InvalidRequestError, match="ftevent-"):
+    with pytest.raises(NotFoundError, match="ftevent-"):  # an unknown cursor, never "all"
         local_provider.list_events("ftjob-done", after="evt_123")
+    other = local_provider.store.add_event("ftjob-broke", "an event of another job")
+    with pytest.raises(NotFoundError, match="not an event of job ftjob-done"):
+        local_provider.list_events("ftjob-done", after=other)
     job = local_provider.get_job("ftjob-broke")
     assert job.error is not None and job.error.code == "invalid_model"
 

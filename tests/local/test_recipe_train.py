@@ -132,7 +132,9 @@ def test_checkpoint_and_saved_adapter(finished: Any) -> None:
     assert result.stopped is None and result.output_dir == request.output_dir
     ((step, path, metrics),) = reporter.checkpoints  # one per epoch
     assert step == 6 and path == request.checkpoint_dir / "checkpoint-6" and path.is_dir()
-    assert set(metrics) == {"train_loss", "valid_loss"}
+    # each loss with the step it was measured at (both at the checkpoint's step here)
+    assert set(metrics) == {"train_loss", "train_loss_step", "valid_loss", "valid_loss_step"}
+    assert metrics["train_loss_step"] == metrics["valid_loss_step"] == 6
     assert result.last_checkpoint == path
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json"):
         assert (request.output_dir / name).is_file()

@@ -161,16 +161,21 @@ class LocalProvider(Provider):
         ]
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
+        """Events after the event ``after``; ``NotFoundError`` if it is not one of this job's
+        (an unknown cursor is never taken as "from the start")."""
         self._record(job_id)
-        number = 0
-        if after is not None:
-            try:
-                number = event_number(after)
-            except ValueError:
-                raise InvalidRequestError(
-                    f"{after!r} is not an event id of the local provider (they look like ftevent-12)",
-                    provider=self.name,
-                ) from None
+        if after is None:
+            return self.store.list_events(job_id)
+        try:
+            number = event_number(after)
+        except ValueError:
+            number = None
+        if number is None or not self.store.has_event(job_id, number):
+            raise NotFoundError(
+                f"{after!r} is not an event of job {job_id} (local event ids look like ftevent-12)",
+                hint=f"list its events with `anytune events {job_id}`",
+                provider=self.name,
+            )
         return self.store.list_events(job_id, after=number)
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:

@@ -271,6 +271,13 @@ class Store:
             )
             return f"{EVENT_PREFIX}{cursor.lastrowid}"
 
+    def has_event(self, job_id: str, number: int) -> bool:
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM events WHERE id = ? AND job_id = ?", (number, job_id)
+            ).fetchone()
+        return row is not None
+
     def list_events(self, job_id: str, *, after: int = 0, limit: int | None = None) -> list[Event]:
         """Events with a number greater than ``after``, oldest first."""
         query = "SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id"
