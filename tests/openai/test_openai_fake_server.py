@@ -119,3 +119,25 @@ def test_help_describes_the_key_truthfully() -> None:
     )
     assert done.returncode == 0
     assert "default: any key" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"seed": -1},
+        {"suffix": "x" * 65},
+        {"metadata": {"k" * 65: "v"}},
+        {"method": {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 60}}}},
+        {"method": {"type": "dpo", "dpo": {"hyperparameters": {"beta": 3}}}},
+    ],
+    ids=["seed", "suffix", "metadata", "n_epochs", "beta"],
+)
+def test_the_fake_refuses_what_openai_refuses(
+    server: FakeOpenAIServer, train: Path, fields: dict[str, object]
+) -> None:
+    """Sent raw through the SDK (the provider would refuse these before sending)."""
+    client = openai.OpenAI(api_key=KEY, base_url=server.url, max_retries=0)
+    uploaded = client.files.create(file=train.open("rb"), purpose="fine-tune")
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.create(model=MODEL, training_file=uploaded.id, **fields)  # type: ignore[arg-type]
+    assert server.jobs() == []

@@ -84,4 +84,30 @@ def create_refusal(body: Mapping[str, Any]) -> Response | None:
     seed = body.get("seed")
     if seed is not None and not (isinstance(seed, int) and 0 <= seed <= 2_147_483_647):
         return error(400, f"Invalid 'seed': {seed}. Expected 0 to 2147483647.", param="seed")
+    method = _mapping(body.get("method"))
+    kind = str(method.get("type", "supervised"))
+    hp = _mapping(_mapping(method.get(kind)).get("hyperparameters"))
+    for name, low, high, open_low in _RANGES:
+        value = hp.get(name, "auto")
+        if value == "auto" or (name == "beta" and kind != "dpo"):
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        above = number and (value > low if open_low else value >= low)
+        if not (above and (high is None or value <= high)):
+            return error(
+                400, f"Invalid 'method.{kind}.hyperparameters.{name}': {value!r}.", param=name
+            )
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+_RANGES: tuple[tuple[str, float, float | None, bool], ...] = (
+    ("n_epochs", 1, 50, False),
+    ("batch_size", 1, 256, False),
+    ("learning_rate_multiplier", 0, None, True),
+    ("beta", 0, 2, True),
+)
+"""(name, minimum, maximum, minimum excluded): FineTune*Hyperparameters in the document."""
