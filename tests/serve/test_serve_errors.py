@@ -107,6 +107,8 @@ def test_unknown_model_is_404(client: openai.OpenAI, training_id: str) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         client.fine_tuning.jobs.create(model="/etc/passwd", training_file=training_id)
     assert info.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError, match="Base models on this server: base-model"):
+        client.fine_tuning.jobs.create(model="tests", training_file=training_id)  # a folder here
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("ft:base-model:alpha::deadbeef")
 

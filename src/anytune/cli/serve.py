@@ -13,6 +13,17 @@ from anytune.cli._common import echo_err, parse_pairs
 EXTRA_HINT = "install it with: pip install 'anytune[serve]'"
 
 
+def _models(values: tuple[str, ...]) -> dict[str, str]:
+    """``NAME=MODEL`` pairs; a bare ``NAME`` offers the provider's model of that name."""
+    found: dict[str, str] = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        if not name.strip() or (sep and not target.strip()):
+            raise click.UsageError(f"--model {value!r} must look like NAME=MODEL or NAME")
+        found[name.strip()] = target.strip() if sep else name.strip()
+    return found
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -57,9 +68,9 @@ def _is_loopback(host: str) -> bool:
     "-m",
     "models",
     multiple=True,
-    metavar="NAME=MODEL",
-    help="A base model clients may name, e.g. -m qwen=/models/Qwen2.5-0.5B. When given, "
-    "only these names are accepted.",
+    metavar="NAME[=MODEL]",
+    help="A base model clients may name (repeatable), e.g. -m qwen=/models/Qwen2.5-0.5B, or "
+    "-m gpt-4o-mini-2024-07-18 for a hosted provider's model. Only these names are accepted.",
 )
 @click.option(
     "--option",
@@ -142,7 +153,7 @@ def serve(
         data_dir=(data_dir or config.home() / "serve" / provider).expanduser().absolute(),
         provider_options=settings,
         keys=keys,
-        models=parse_pairs(models, "--model"),
+        models=_models(models),
         job_options=options,
         max_upload_bytes=max_upload_mb * MB,
         cache_seconds=cache_seconds,

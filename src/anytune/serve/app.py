@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,7 +95,14 @@ def create_app(config: ServeConfig, provider: Provider) -> FastAPI:
     """The server for ``provider``; state in ``config.data_dir``."""
     from anytune.serve import jobs, routes_files, routes_jobs, routes_models
 
-    app = FastAPI(title="anytune serve", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        provider.close()
+
+    app = FastAPI(
+        title="anytune serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     app.state.service = Service(config, provider)
     adopted = jobs.recover_pending(app.state.service)
     if adopted:
@@ -129,10 +138,6 @@ def create_app(config: ServeConfig, provider: Provider) -> FastAPI:
         # Logged here with its traceback; the client gets OpenAI's generic 500, never ours.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _respond(APIError(500, INTERNAL, type="server_error"))
-
-    @app.on_event("shutdown")
-    def close_provider() -> None:
-        provider.close()
 
     return app
 

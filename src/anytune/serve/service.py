@@ -38,7 +38,7 @@ class ServeConfig:
     keys: KeyRing = field(default_factory=KeyRing)
     models: Mapping[str, str] = field(default_factory=dict)
     """Base models offered, public name -> the provider's model (e.g. a local directory).
-    When set, requests may name only these, so no request names a server path."""
+    Requests may name only these, so no request names a server path."""
     job_options: Mapping[str, Any] = field(default_factory=dict)
     """Provider options applied to every job (OpenAI's API has no place for them)."""
     max_upload_bytes: int = 512 * MB
@@ -86,23 +86,19 @@ class Service:
 
     # -- models ----------------------------------------------------------------------------
     def base_model(self, name: str, *, param: str = "model") -> str:
-        """The provider's model for the public base model ``name``."""
-        if self.config.models:
-            if name in self.config.models:
-                return self.config.models[name]
-            raise not_found(
-                f"The model `{name}` does not exist or you do not have access to it.",
-                param=param,
-                code="model_not_found",
-            )
-        if name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1:
-            # Without --model, names pass to the provider unchanged: never a path.
-            raise not_found(
-                f"The model `{name}` does not exist or you do not have access to it.",
-                param=param,
-                code="model_not_found",
-            )
-        return name
+        """The provider's model for the public base model ``name`` (one of ``--model``).
+
+        Only configured names are accepted, so no request ever names a path on the server.
+        """
+        if name in self.config.models:
+            return self.config.models[name]
+        offered = ", ".join(sorted(self.config.models)[:10]) or "none (start it with --model)"
+        raise not_found(
+            f"The model `{name}` does not exist or you do not have access to it. "
+            f"Base models on this server: {offered}.",
+            param=param,
+            code="model_not_found",
+        )
 
     def model_name(self, base: str, project: str, suffix: str | None) -> str:
         """OpenAI's form, ``ft:BASE:ORG:SUFFIX:ID`` (SUFFIX may be empty)."""
