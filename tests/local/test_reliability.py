@@ -15,6 +15,7 @@ import os
 import sqlite3
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,6 +285,40 @@ def test_a_full_disk_is_reported_with_the_file_and_what_to_do_and_loses_nothing(
         assert [f.id for f in provider.list_files()] == [first.id]
         assert not list(provider.store.files_dir.glob(".upload-*"))
         assert provider.upload_file(big).bytes == big.stat().st_size
+
+
+def test_a_file_size_limit_met_while_uploading_is_reported_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    # Needs no mount (runs anywhere): the kernel refuses writes past RLIMIT_FSIZE (EFBIG).
+    home = tmp_path / "local"
+    first = LocalProvider(home=home).upload_file(write_chat_jsonl(tmp_path / "a.jsonl", 3))
+    big = write_chat_jsonl(tmp_path / "b.jsonl", 2000)
+    assert big.stat().st_size > 256 * 1024
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))\n"
+        "from anytune.errors import StorageError\n"
+        "from anytune_local.provider import LocalProvider\n"
+        "try:\n"
+        "    LocalProvider(home=sys.argv[1]).upload_file(sys.argv[2])\n"
+        "except StorageError as exc:\n"
+        "    print(exc.message); print(exc.hint); sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(home), str(big)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert str(home / "files") in result.stdout and "largest size" in result.stdout
+    assert "ulimit -f" in result.stdout
+    provider = LocalProvider(home=home)
+    assert [f.id for f in provider.list_files()] == [first.id]
+    assert not list(provider.store.files_dir.glob(".upload-*"))
 
 
 def test_a_read_only_home_is_reported_as_such(tmp_path: Path) -> None:

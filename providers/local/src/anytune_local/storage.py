@@ -37,7 +37,7 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 """Job and file ids: letters, digits, ``-`` and ``_``; no dots, no separators."""
 CHECKPOINT_NAME = re.compile(r"checkpoint-[0-9]{1,12}")
 
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 _NOT_A_DIRECTORY = (errno.ENOTDIR, errno.EEXIST)
 
@@ -100,6 +100,14 @@ def storage_error(exc: BaseException, path: Path, *, home: Path | None = None) -
             f"{path}: the local store is locked by another process",
             hint="another anytune command or worker is writing to it; try again in a moment "
             f"(if it persists, see which process holds it with `fuser {path}`)",
+            provider=PROVIDER,
+        )
+    if code == errno.EFBIG:
+        return StorageError(
+            f"{path}: a file grew past the largest size this process may write",
+            path=str(path),
+            hint="raise the file-size limit (`ulimit -f`), or free space if the disk is "
+            "also nearly full; nothing stored was lost",
             provider=PROVIDER,
         )
     if code in _FULL or "disk is full" in text or ("i/o error" in text and _nearly_full(where)):
