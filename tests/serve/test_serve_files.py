@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import openai
 import pytest
-from servehelp import SEEN
+from servehelp import KEY_A, SEEN, Server
 
 from anytune.testing.data import write_chat_jsonl
 
@@ -114,3 +116,29 @@ def test_uploads_chunked_helper(client: openai.OpenAI, train: Path) -> None:
     )
     assert done.file is not None
     assert client.files.content(done.file.id).read() == train.read_bytes()
+
+
+def test_oversized_upload_without_a_length_is_413(memory_server: Server) -> None:
+    boundary = "x0x0x0"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+    ).encode()
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the server counts as it reads
+        yield head
+        for _ in range(40):
+            yield b"x" * 64 * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = httpx2.post(
+        f"{memory_server.url}/files",
+        content=chunked(),
+        headers={
+            "Authorization": f"Bearer {KEY_A}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"

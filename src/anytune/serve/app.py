@@ -21,10 +21,6 @@ log = logging.getLogger("anytune.serve")
 _UPLOAD_ROUTES = ("/v1/files", "/v1/uploads/")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Refuse bodies over the limit (413) before they are read, and while they stream."""
 
@@ -57,7 +53,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge()
+                    raise _too_large(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -68,9 +64,9 @@ class BodyLimit:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except APIError as exc:  # raised while reading a body sent without its length
             if not started:
-                await _send_error(send, _too_large(limit))
+                await _send_error(send, exc)
 
 
 def _too_large(limit: int) -> APIError:

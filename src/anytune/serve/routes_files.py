@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from anytune.serve.deps import Project, Svc, blocking, json_body
-from anytune.serve.errors import invalid, not_found, unknown_arguments
+from anytune.serve.errors import APIError, invalid, not_found, unknown_arguments
 from anytune.serve.jobrequest import positive_limit
 from anytune.serve.service import MB, Service, check_purpose, copy_blobs, too_large
 from anytune.serve.shapes import file_json, page, upload_json
@@ -27,6 +27,8 @@ async def _form_file(
 ) -> tuple[UploadFile, dict[str, str]]:
     try:
         form = await request.form(max_files=1, max_fields=8)
+    except APIError:
+        raise  # the body is too large
     except Exception as exc:  # a malformed multipart body: the client's fault, not a 500
         raise invalid(f"Could not parse the multipart form: {exc}") from None
     unknown = sorted(set(form) - allowed - {field})
