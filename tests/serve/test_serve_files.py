@@ -66,6 +66,13 @@ def test_same_bytes_from_two_projects_stay_separate(
     assert client.files.content(mine.id).read() == train.read_bytes()
 
 
+def test_expires_after_is_accepted(client: openai.OpenAI, train: Path) -> None:
+    created = client.files.create(
+        file=train, purpose="fine-tune", expires_after={"anchor": "created_at", "seconds": 3600}
+    )
+    assert client.files.retrieve(created.id).id == created.id
+
+
 def test_wrong_purpose_is_400(client: openai.OpenAI, train: Path) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.files.create(file=train, purpose="bogus")  # type: ignore[arg-type]

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from anytune.serve import jobs
+from anytune.serve.errors import APIError
 from anytune.serve.service import ServeConfig, Service
 from anytune.serve.state import JobRow
 from anytune.testing.data import write_chat_jsonl
@@ -53,3 +56,16 @@ def test_a_normal_create_leaves_no_note(tmp_path: Path) -> None:
     created = jobs.create(service, "alpha", {"model": "m", "training_file": file.id})
     assert service.state.pending() == []
     assert service.state.get_job("alpha", created["id"]) is not None
+
+
+def test_jobs_the_provider_lost_are_left_out_of_lists(tmp_path: Path) -> None:
+    service = _service(tmp_path / "serve", MemoryStore())
+    with write_chat_jsonl(tmp_path / "t.jsonl", 12).open("rb") as handle:
+        file = service.store_file("alpha", "t.jsonl", "fine-tune", handle)
+    created = jobs.create(service, "alpha", {"model": "m", "training_file": file.id})
+    # The in-memory provider restarted: it has no jobs any more.
+    restarted = _service(tmp_path / "serve", MemoryStore())
+    assert jobs.list_jobs(restarted, "alpha", after=None, limit=20, metadata=None)["data"] == []
+    with pytest.raises(APIError) as info:
+        jobs.retrieve(restarted, "alpha", created["id"])
+    assert info.value.status == 404

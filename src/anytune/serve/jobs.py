@@ -10,7 +10,7 @@ from typing import Any
 
 from anytune.dataset.validate import validate_file
 from anytune.errors import AnytuneError
-from anytune.serve.errors import from_anytune, invalid
+from anytune.serve.errors import APIError, from_anytune, invalid
 from anytune.serve.jobrequest import check_create
 from anytune.serve.service import Service
 from anytune.serve.shapes import checkpoint_json, job_json, page
@@ -166,10 +166,28 @@ def list_jobs(
     limit: int,
     metadata: Mapping[str, str] | None,
 ) -> dict[str, Any]:
-    rows = service.state.list_jobs(project, after=after, limit=None if metadata else limit + 1)
-    rows = [r for r in rows if _matches(r, metadata)][: limit + 1]
-    data = [view(service, r, service.job(r)) for r in rows[:limit]]
-    return page(data, len(rows) > limit)
+    rows = service.state.list_jobs(project, after=after)
+    rows = [r for r in rows if _matches(r, metadata)]
+    data: list[dict[str, Any]] = []
+    for row in rows:
+        if len(data) == limit:
+            return page(data, True)
+        job = known_job(service, row)
+        if job is not None:
+            data.append(view(service, row, job))
+    return page(data, False)
+
+
+def known_job(service: Service, row: JobRow) -> Any:
+    """The provider's job, or None when the provider no longer has it (an in-memory
+    provider restarted, a store deleted): a list shows what exists rather than failing."""
+    try:
+        return service.job(row)
+    except APIError as exc:
+        if exc.status != 404:
+            raise
+        log.warning("job %s of project %s is gone from the provider", row.id, row.project)
+        return None
 
 
 def control(service: Service, project: str, job_id: str, action: str) -> dict[str, Any]:

@@ -31,7 +31,8 @@ async def _form_file(
         raise  # the body is too large
     except Exception as exc:  # a malformed multipart body: the client's fault, not a 500
         raise invalid(f"Could not parse the multipart form: {exc}") from None
-    unknown = sorted(set(form) - allowed - {field})
+    # Nested fields arrive as ``name[key]`` (the SDK sends expires_after[anchor], ...).
+    unknown = sorted({k for k in form if k.split("[", 1)[0] not in allowed | {field}})
     if unknown:
         raise unknown_arguments(unknown)
     upload = form.get(field)

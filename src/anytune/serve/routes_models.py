@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from anytune.serve import chat
 from anytune.serve.deps import Project, Svc, blocking, json_body
 from anytune.serve.errors import APIError
+from anytune.serve.jobs import known_job
 from anytune.serve.service import Service
 from anytune.serve.shapes import model_json, page
 
@@ -23,8 +24,8 @@ def _models(svc: Service, owner: str) -> list[dict[str, Any]]:
     for row in svc.state.list_jobs(owner):
         if row.model_deleted:
             continue
-        job = svc.job(row)
-        if job.fine_tuned_model:
+        job = known_job(svc, row)
+        if job is not None and job.fine_tuned_model:
             found.append(model_json(row.model_name, int(job.finished_at or row.created_at), owner))
     return found
 
