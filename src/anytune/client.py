@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from anytune import registry
 from anytune.errors import InvalidArgumentError, JobError, NotFoundError
@@ -23,6 +23,9 @@ from anytune.index import JobIndex
 from anytune.polling import EventCallback, EventCursor, OutageCallback, StatusCallback, wait
 from anytune.provider import ProgressCallback, Provider
 from anytune.types import Checkpoint, Event, FileObject, Hyperparameters, Job, JobSpec, Method
+
+if TYPE_CHECKING:
+    from anytune.evaluation import EvalReport
 
 # Aliases: the namespaces below have a method called `list`, which shadows the builtin there.
 JobList = list[Job]
@@ -71,6 +74,7 @@ class Client:
             self._index = index or None
         self.files = Files(self)
         self.jobs = Jobs(self)
+        self.models = Models(self)
 
     @classmethod
     def for_job(cls, job_id: str, *, index: JobIndex | None = None) -> Client:
@@ -131,6 +135,20 @@ class Files:
     def delete(self, file_id: str) -> None:
         """Delete an uploaded file (``NotFoundError`` if there is none by that id)."""
         self._client.provider.delete_file(file_id)
+
+
+class Models:
+    """What is done with a fine-tuned model once trained."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def evaluate(self, model_or_job: str, file: str | Path, **options: Any) -> EvalReport:
+        """Score ``model_or_job`` on the chat examples of ``file`` (see
+        ``anytune.evaluation.evaluate`` for ``baseline``, ``max_new_tokens``, ...)."""
+        from anytune.evaluation import evaluate
+
+        return evaluate(self._client.provider, model_or_job, file, **options)
 
 
 def build_spec(

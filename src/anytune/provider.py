@@ -41,7 +41,9 @@ class Capabilities:
     render: bool = False
     """``render_example`` shows which tokens are trained."""
     generate: bool = False
-    """``generate`` runs a fine-tuned model."""
+    """``generate`` (and ``generate_batch``) run a fine-tuned model."""
+    score: bool = False
+    """``score`` computes the loss of reference answers (``anytune eval``'s loss column)."""
     file_management: bool = False
     """``list_files`` / ``delete_file`` work."""
 
@@ -248,6 +250,44 @@ class Provider(abc.ABC):
         options: Mapping[str, Any] | None = None,
     ) -> str:
         raise self._unsupported("generate")
+
+    def generate_batch(
+        self,
+        model: str,
+        conversations: Sequence[Sequence[Mapping[str, Any]]],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """One reply per conversation (greedy when ``temperature`` is 0).
+
+        The default calls ``generate`` once per conversation (greedy only: it refuses a
+        ``temperature`` or ``top_p`` it cannot pass on); providers that batch override it.
+        """
+        if temperature != 0.0 or top_p != 1.0:
+            raise self._unsupported("sampling (temperature/top_p) in generate_batch")
+        return [
+            self.generate(model, messages, max_new_tokens=max_new_tokens, options=options)
+            for messages in conversations
+        ]
+
+    def score(
+        self,
+        model: str,
+        examples: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[float]:
+        """The mean per-token loss of each example's last assistant message (the reference
+        answer, as training defines its target) given the conversation before it."""
+        raise self._unsupported("scoring reference answers")
+
+    def local_file(self, file_id: str) -> Path | None:
+        """A path on this machine holding an uploaded file's bytes, or None when the
+        provider keeps files elsewhere (``anytune eval``'s contamination check, ``rerun``)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 -- optional hook, most providers hold nothing
         """Release connections. Safe to call twice."""

@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("anytune.cli.jobs:cancel", "Cancel a job."),
     "pause": ("anytune.cli.jobs:pause", "Pause a job (providers that support it)."),
     "resume": ("anytune.cli.jobs:resume", "Resume a paused (or interrupted) job."),
+    "eval": (
+        "anytune.cli.evaluate:evaluate",
+        "Score a fine-tuned model (and a baseline) on held-out examples.",
+    ),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
     "serve": (
         "anytune.cli.serve:serve",

@@ -46,6 +46,7 @@ from anytune_local import checkpoints, files, processes, scheduler
 from anytune_local.convert import to_job
 from anytune_local.files import file_object, store_file
 from anytune_local.models import LazyTokenCounter, check_model, has_tokenizer, resolve_model
+from anytune_local.modeluse import ModelUse
 from anytune_local.options import OPTION_SPECS, check_ranges
 from anytune_local.storage import check_id
 from anytune_local.store import ACTIVE_STATUSES, FileRecord, JobRecord, Store, event_number
@@ -54,7 +55,7 @@ CANCEL_GRACE = 15.0
 """Seconds ``cancel_job`` waits for the worker to stop the training before killing it."""
 
 
-class LocalProvider(Provider):
+class LocalProvider(ModelUse, Provider):
     """Fine-tune on this machine. ``home``: where jobs, files and adapters are kept."""
 
     name: ClassVar[str] = "local"
@@ -64,6 +65,7 @@ class LocalProvider(Provider):
         methods=frozenset({"supervised", "dpo"}),
         render=True,
         generate=True,
+        score=True,
         file_management=True,
     )
     option_specs: ClassVar[Mapping[str, OptionSpec]] = OPTION_SPECS

@@ -90,8 +90,11 @@ def generate_batch(
     *,
     max_new_tokens: int = 128,
     tools: list[dict[str, Any]] | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
 ) -> list[str]:
-    """Greedy replies to several conversations at once (left-padded batch)."""
+    """Replies to several conversations at once (left-padded batch); greedy unless
+    ``temperature`` > 0 (then sampled with ``temperature`` and ``top_p``)."""
     import torch
 
     model, tokenizer = load_for_inference(model_path)
@@ -115,12 +118,59 @@ def generate_batch(
         output = model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
+            **_sampling(temperature, top_p),
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _sampling(temperature: float, top_p: float) -> dict[str, Any]:
+    if temperature <= 0.0:
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": None}
+
+
+def score(model_path: str, examples: Sequence[dict[str, Any]]) -> list[float]:
+    """The mean loss (nats per token) of each example's last assistant message, computed on
+    exactly what training would train for it: that answer through its stop token, in its
+    inference-time context (``recipe.tokenize``), every other turn untrained. NaN when
+    ``max_length`` truncation leaves no token of the answer."""
+    import torch
+
+    from anytune_local.recipe.tokenize import IGNORE_INDEX, encode_example, encoder_for
+
+    model, _ = load_for_inference(model_path)
+    model_id = resolve_model_id(model_path)
+    encoder = encoder_for(model_id, _trained_options(model_id))
+    device = next(model.parameters()).device
+    losses: list[float] = []
+    for example in examples:
+        messages = [dict(m) for m in example["messages"]]
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+        for i, message in enumerate(messages):
+            if message.get("role") == "assistant":
+                message["weight"] = 1 if i == last else 0
+        encoded = encode_example(encoder, {**example, "messages": messages})
+        total, count = 0.0, 0
+        for row in encoded.rows:
+            labels = torch.tensor([row["labels"][1:]], device=device)
+            if not (labels != IGNORE_INDEX).any():
+                continue
+            ids = torch.tensor([row["input_ids"]], device=device)
+            with torch.no_grad(), _bf16_autocast_if_needed(model):
+                logits = model(input_ids=ids).logits[:, :-1].float()
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                labels.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            )
+            total += float(loss)
+            count += int((labels != IGNORE_INDEX).sum())
+        losses.append(total / count if count else float("nan"))
+    return losses
 
 
 def generate(model_path: str, messages: list[dict[str, Any]], *, max_new_tokens: int = 128) -> str:

@@ -1,0 +1,82 @@
+"""What the local provider does with trained models besides chatting: batched generation and
+reference-answer scoring (``anytune eval``), and the path of an uploaded file.
+
+A mixin of ``LocalProvider`` (kept apart so the provider module stays about the job
+lifecycle); no ML library is imported until a model is run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from anytune.errors import ConflictError
+from anytune_local import files
+from anytune_local.models import check_model, resolve_model
+
+if TYPE_CHECKING:
+    from anytune.types import Job
+    from anytune_local.store import Store
+
+
+class ModelUse:
+    """``generate_batch``, ``score`` and ``local_file`` for ``LocalProvider``."""
+
+    store: Store
+
+    def get_job(self, job_id: str) -> Job:  # provided by LocalProvider
+        raise NotImplementedError
+
+    def model_path(self, model: str) -> str:
+        """A job id's adapter directory, or ``model`` itself (checked, resolved)."""
+        if model.startswith("ftjob-"):
+            job = self.get_job(model)
+            if not job.fine_tuned_model:
+                raise ConflictError(f"job {model} has no fine-tuned model (it is {job.status})")
+            model = job.fine_tuned_model
+        check_model(model)
+        return resolve_model(model)
+
+    def generate_batch(
+        self,
+        model: str,
+        conversations: Sequence[Sequence[Mapping[str, Any]]],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Replies in one left-padded batch, greedy unless ``temperature`` > 0."""
+        from anytune_local.provider import _recipe_errors
+        from anytune_local.recipe.inference import generate_batch
+
+        path = self.model_path(model)
+        with _recipe_errors("local"):
+            return generate_batch(
+                path,
+                [[dict(m) for m in c] for c in conversations],
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+            )
+
+    def score(
+        self,
+        model: str,
+        examples: Sequence[Mapping[str, Any]],
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> list[float]:
+        """Mean loss of each example's reference answer, as training defines the target."""
+        from anytune_local.provider import _recipe_errors
+        from anytune_local.recipe.inference import score
+
+        path = self.model_path(model)
+        with _recipe_errors("local"):
+            return score(path, [dict(e) for e in examples])
+
+    def local_file(self, file_id: str) -> Path | None:
+        """The stored copy of an uploaded file."""
+        return Path(files.find_file(self.store, file_id).path)
