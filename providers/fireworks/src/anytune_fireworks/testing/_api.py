@@ -212,8 +212,10 @@ class FakeAPI:
         if dataset not in self.datasets or self.datasets[dataset]["state"] != "READY":
             return self.error(400, f"dataset {request.get('dataset')} is not READY")
         job = {**request, "name": self._name(kind, job_id), "state": "JOB_STATE_CREATING",
-               "createTime": now_iso(), "updateTime": now_iso(), "createdBy": "fake@example.com"}  # fmt: skip
+               "createTime": now_iso(), "createdBy": "fake@example.com"}  # fmt: skip
         job["_kind"] = kind
+        job["_percent"] = 0
+        self._touch(job)
         self.jobs[job_id] = job
         return 200, _public(job), {}
 
@@ -258,7 +260,7 @@ class FakeAPI:
                 412, f"job {job_id} is in state {job['state']} and cannot be cancelled"
             )
         job["state"] = "JOB_STATE_CANCELLING"
-        job["updateTime"] = now_iso()
+        self._touch(job)
         return 200, {}, {}
 
     def do_post_supervisedfinetuningjobs_x_cancel(self, job_id: str, **_: Any) -> Answer:
@@ -290,26 +292,34 @@ class FakeAPI:
         return 200, ADAPTER_FILES[name], {}
 
     # -- lifecycle -----------------------------------------------------------------------
+    @staticmethod
+    def _touch(job: dict[str, Any]) -> None:
+        """SFT jobs carry updateTime and jobProgress; DPO jobs (DpoJob) have neither."""
+        if job["_kind"] == "supervisedFineTuningJobs":
+            job["updateTime"] = now_iso()
+            if job["state"] in ("JOB_STATE_RUNNING", "JOB_STATE_COMPLETED", "JOB_STATE_FAILED"):
+                job["jobProgress"] = {"percent": job["_percent"], "epoch": 0}
+
     def tick(self, job: dict[str, Any]) -> None:
         """CREATING -> VALIDATING -> PENDING -> RUNNING (percent grows) -> COMPLETED;
         CANCELLING -> CANCELLED; a scripted failure ends a running job FAILED."""
         state = job["state"]
-        job["updateTime"] = now_iso()
+        self._step(job, state)
+        self._touch(job)
+
+    def _step(self, job: dict[str, Any], state: str) -> None:
         if state == "JOB_STATE_CREATING":
             job["state"] = LIFECYCLE[0]
         elif state in LIFECYCLE[:-1]:
             job["state"] = LIFECYCLE[LIFECYCLE.index(state) + 1]
-            if job["state"] == "JOB_STATE_RUNNING":
-                job["jobProgress"] = {"percent": 0, "epoch": 0}
         elif state == "JOB_STATE_RUNNING":
             if self.fail_with is not None:
                 job["state"] = "JOB_STATE_FAILED"
                 job["status"] = {"code": "INTERNAL", "message": self.fail_with}
                 job["completedTime"] = now_iso()
                 return
-            progress = job["jobProgress"]
-            progress["percent"] = min(100, progress["percent"] + self.percent_per_poll)
-            if progress["percent"] >= 100:
+            job["_percent"] = min(100, job["_percent"] + self.percent_per_poll)
+            if job["_percent"] >= 100:
                 job["state"] = "JOB_STATE_COMPLETED"
                 job["status"] = {"code": "OK", "message": ""}
                 job["completedTime"] = now_iso()
