@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "anytune.cli.evaluate:evaluate",
         "Score a fine-tuned model (and a baseline) on held-out examples.",
     ),
+    "plot": (
+        "anytune.cli.plot:plot",
+        "Draw a job's loss curves (anytune[plot]).",
+    ),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
     "serve": (
         "anytune.cli.serve:serve",

@@ -287,12 +287,24 @@ def list_jobs(
 
 @click.command()
 @click.argument("job_id")
+@click.option("--best", is_flag=True, help="Only the checkpoint with the best validation loss.")
 @provider_option(required=False)
 @json_option
 def checkpoints(
-    job_id: str, provider: str | None, provider_options: tuple[str, ...], as_json: bool
+    job_id: str, best: bool, provider: str | None, provider_options: tuple[str, ...], as_json: bool
 ) -> None:
-    """List JOB_ID's checkpoints, oldest first."""
+    """List JOB_ID's checkpoints, oldest first (--best: the lowest validation loss)."""
+    if best:
+        from anytune.cli.plot import job_curves
+
+        chosen = on_job(job_id, provider, provider_options, lambda c: job_curves(c, job_id))[1]
+        if chosen is None:
+            raise NotFoundError(
+                f"job {job_id} has no checkpoint with a validation loss",
+                hint="train with a validation file (--validation-file) to rank checkpoints",
+            )
+        emit(chosen.to_dict(), as_json, lambda: render.checkpoint_line(chosen))
+        return
     found = on_job(job_id, provider, provider_options, lambda c: c.jobs.checkpoints(job_id))
     emit(
         [c.to_dict() for c in found],
