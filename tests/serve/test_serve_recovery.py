@@ -69,3 +69,19 @@ def test_jobs_the_provider_lost_are_left_out_of_lists(tmp_path: Path) -> None:
     with pytest.raises(APIError) as info:
         jobs.retrieve(restarted, "alpha", created["id"])
     assert info.value.status == 404
+
+
+def test_a_provider_that_reuses_job_ids_after_a_restart(tmp_path: Path) -> None:
+    first = _service(tmp_path / "serve", MemoryStore())
+    with write_chat_jsonl(tmp_path / "t.jsonl", 12).open("rb") as handle:
+        file = first.store_file("alpha", "t.jsonl", "fine-tune", handle)
+    old = jobs.create(first, "alpha", {"model": "m", "training_file": file.id})
+    jobs.events(first, "alpha", old["id"], after=None, limit=20)
+    # The in-memory provider starts empty again and numbers its jobs from the start.
+    second = _service(tmp_path / "serve", MemoryStore())
+    with write_chat_jsonl(tmp_path / "u.jsonl", 12).open("rb") as handle:
+        other = second.store_file("alpha", "u.jsonl", "fine-tune", handle)
+    new = jobs.create(second, "alpha", {"model": "m", "training_file": other.id})
+    assert new["id"] == old["id"] and new["training_file"] == other.id
+    events = jobs.events(second, "alpha", new["id"], after=None, limit=20)["data"]
+    assert len(events) == 1, "the old job's events are gone"

@@ -102,6 +102,11 @@ def create(service: Service, project: str, body: Any) -> dict[str, Any]:
         service.state.drop_pending(token)
         raise
     row = replace(row, id=job.id, created_at=int(job.created_at))
+    if service.state.job_known(job.id):
+        # Only a provider that lost its jobs gives an id again: the old record is stale.
+        log.warning("the provider reused job id %s; forgetting the old job", job.id)
+        service.state.forget_job(job.id)
+        service.forget(job.id)
     service.state.add_job(row)
     service.state.drop_pending(token)
     service.remember(row, job)

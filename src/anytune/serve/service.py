@@ -190,6 +190,10 @@ class Service:
                 entry.job_at = time.monotonic()
             return entry.job
 
+    def forget(self, job_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(job_id, None)
+
     def remember(self, row: JobRow, job: Any) -> None:
         entry = self._entry(row.id)
         with entry.lock:

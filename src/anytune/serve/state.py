@@ -295,6 +295,14 @@ class State:
         with self._connect() as conn:
             return conn.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
 
+    def forget_job(self, job_id: str) -> None:
+        """Drop a job and its events (a provider that restarted empty reuses its ids)."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            conn.execute("DELETE FROM events WHERE job_id=?", (job_id,))
+            conn.execute("COMMIT")
+
     def get_job(self, project: str, job_id: str) -> JobRow | None:
         with self._connect() as conn:
             found = conn.execute(
