@@ -119,7 +119,10 @@ def test_missing_distribution_gives_the_pip_command(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ProviderNotInstalledError) as info:
         registry.provider_class("openai")
     assert "pip install anytune-openai" in str(info.value)
-    with pytest.raises(ProviderNotFoundError, match="known providers: azure, local, openai"):
+    for name in ("together", "fireworks"):
+        with pytest.raises(ProviderNotInstalledError, match=f"pip install anytune-{name}"):
+            registry.provider_class(name)
+    with pytest.raises(ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, together"):
         registry.provider_class("nope")
 
 
