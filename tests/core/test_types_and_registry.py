@@ -122,7 +122,9 @@ def test_missing_distribution_gives_the_pip_command(monkeypatch: pytest.MonkeyPa
     for name in ("together", "fireworks"):
         with pytest.raises(ProviderNotInstalledError, match=f"pip install anytune-{name}"):
             registry.provider_class(name)
-    with pytest.raises(ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, together"):
+    with pytest.raises(
+        ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, together"
+    ):
         registry.provider_class("nope")
 
 
