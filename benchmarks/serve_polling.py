@@ -62,6 +62,8 @@ class Arm:
     requests: int
     errors: int
     seconds: float
+    server_cpu_s: float = 0.0
+    """CPU seconds the server process used during the arm (not the worker's training)."""
 
 
 def _free_port() -> int:
@@ -95,6 +97,13 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """The server process's own CPU time so far (user + system)."""
+        import psutil
+
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -171,7 +180,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run(smoke: bool) -> Result:
     result = Result(NAME, TITLE)
-    missing = common.missing_modules("fastapi", "uvicorn", "anytune_local", "httpx2")
+    missing = common.missing_modules("fastapi", "uvicorn", "anytune_local", "httpx2", "psutil")
     if missing:
         return common.skipped(NAME, TITLE, f"{', '.join(missing)} not installed")
     config = SMOKE if smoke else FULL
@@ -196,16 +205,15 @@ def run(smoke: bool) -> Result:
                 )
             uploaded.raise_for_status()
             file_id = uploaded.json()["id"]
+
+            def arm(clients: int) -> Arm:
+                before = server.cpu_seconds()
+                measured = asyncio.run(_train(server.url, file_id, clients, config.interval))
+                measured.server_cpu_s = server.cpu_seconds() - before
+                return measured
+
             runs = common.alternate(
-                [
-                    ("alone", lambda: asyncio.run(_train(server.url, file_id, 0, config.interval))),
-                    (
-                        "polled",
-                        lambda: asyncio.run(
-                            _train(server.url, file_id, config.clients, config.interval)
-                        ),
-                    ),
-                ],
+                [("alone", lambda: arm(0)), ("polled", lambda: arm(config.clients))],
                 config.pairs,
             )
         finally:
@@ -217,6 +225,13 @@ def run(smoke: bool) -> Result:
     latencies = [ms for arm in polled for ms in arm.latencies_ms]
     rps = [arm.requests / arm.seconds for arm in polled]
     errors = sum(arm.errors for arm in polled)
+    # Server CPU per request: the polled arm's server CPU rate above the alone arm's, pair
+    # by pair (the alone arm's server work is the job itself and one poll a second).
+    per_request = [
+        max(0.0, p.server_cpu_s / p.seconds - a.server_cpu_s / a.seconds) * p.seconds / p.requests
+        for p, a in zip(polled, alone, strict=True)
+        if p.requests
+    ]
     result.table(
         ("arm", "training tokens/s (median [min–max])", "wall s per job"),
         [
@@ -225,13 +240,14 @@ def run(smoke: bool) -> Result:
         ],
     )  # fmt: skip
     result.table(
-        ("requests", "requests/s", "p50 ms", "p99 ms", "errors"),
+        ("requests", "requests/s", "p50 ms", "p99 ms", "server CPU ms per request", "errors"),
         [
             (
                 f"{len(latencies):,}",
                 common.stat(rps).fmt(),
                 f"{_percentile(latencies, 0.5):.1f}" if latencies else "-",
                 f"{_percentile(latencies, 0.99):.1f}" if latencies else "-",
+                common.stat([x * 1000 for x in per_request]).fmt() if per_request else "-",
                 str(errors),
             )
         ],
@@ -257,6 +273,11 @@ def run(smoke: bool) -> Result:
         "p50_ms": _percentile(latencies, 0.5) if latencies else None,
         "p99_ms": _percentile(latencies, 0.99) if latencies else None,
         "errors": errors,
+        "server_cpu_ms_per_request": [x * 1000 for x in per_request],
+        "server_cpu_s": {
+            "alone": [a.server_cpu_s for a in alone],
+            "polled": [p.server_cpu_s for p in polled],
+        },
     }
     return result
 
