@@ -222,3 +222,42 @@ def test_openai_weights_keep_their_meaning(
     plain.write_text(json.dumps({"messages": example["messages"][3:]}) + "\n")
     same = together.upload_file(plain)
     assert together_server.api.contents[same.id] == plain.read_bytes()  # unchanged
+
+
+def test_create_that_commits_after_the_timeout_makes_one_job(
+    together_server: FakeTogetherServer, train: Path
+) -> None:
+    """The server commits the create 1.5 s after the client gave up (timeout 0.5 s): the
+    look-up keeps going long enough to find it instead of creating a second job."""
+    provider = TogetherProvider(
+        api_key=TEST_API_KEY, base_url=together_server.url, timeout=0.5, reconcile_seconds=5
+    )
+    file_id = provider.upload_file(train).id
+    together_server.fail_next(CREATE, delay=1.5)
+    job = provider.create_job(_spec(file_id, suffix="late"))
+    assert [j["id"] for j in together_server.jobs()] == [job.id]
+    assert together_server.count(CREATE) == 1
+
+
+def test_late_commit_after_a_resend_is_cancelled_and_reported(
+    together_server: FakeTogetherServer, train: Path
+) -> None:
+    """Commits later than the look-up window (2 s after the 0.5 s timeout, plus a backoff of
+    0.5-1 s) but before the window after the re-send ends: the re-sent create made a second
+    job; the first one shows up, the newer one is cancelled, and both are reported."""
+    from anytune_together._create import DuplicateJobWarning
+
+    provider = TogetherProvider(
+        api_key=TEST_API_KEY, base_url=together_server.url, timeout=0.5, reconcile_seconds=2
+    )
+    file_id = provider.upload_file(train).id
+    together_server.fail_next(CREATE, delay=4.2)
+    with pytest.warns(DuplicateJobWarning) as caught:
+        job = provider.create_job(_spec(file_id, suffix="dup"))
+    jobs = together_server.jobs()
+    assert len(jobs) == 2 and together_server.count(CREATE) == 2
+    # The oldest is kept: the re-sent one was created first, the late commit after it.
+    kept, duplicate = sorted(jobs, key=lambda j: j["created_at"])
+    assert job.id == kept["id"]
+    assert duplicate["status"] == "cancel_requested"
+    assert duplicate["id"] in str(caught[0].message)
