@@ -261,3 +261,12 @@ def test_late_commit_after_a_resend_is_cancelled_and_reported(
     assert job.id == kept["id"]
     assert duplicate["status"] == "cancel_requested"
     assert duplicate["id"] in str(caught[0].message)
+
+
+def test_look_up_before_the_first_send_is_retried(
+    together: TogetherProvider, together_server: FakeTogetherServer, train: Path
+) -> None:
+    file_id = together.upload_file(train).id
+    together_server.fail_next("GET /v1/fine-tunes", status=503, retry_after=0)
+    job = together.create_job(_spec(file_id))
+    assert [j["id"] for j in together_server.jobs()] == [job.id]

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 
 from anytune.errors import AnytuneError, TransientError
-from anytune.retry import backoff_delay
+from anytune.retry import backoff_delay, retry_transient
 from anytune.types import Job, is_terminal
 from anytune_together._errors import may_have_committed
 
@@ -92,8 +92,10 @@ class CreateOnce:
             delay = min(MAX_DELAY, delay * 2)
 
     def run(self) -> Job:
-        # One list request per create buys the ability to recognise a lost create at all.
-        self._before = {j.id for j in self._matching()}
+        # One list request per create buys the ability to recognise a lost create at all
+        # (retried like any read: nothing has been sent yet).
+        before = retry_transient(self._matching, attempts=self.attempts, on_retry=self._on_retry)
+        self._before = {j.id for j in before}
         ambiguous = 0
         for attempt in range(1, self.attempts + 1):
             if ambiguous:
