@@ -46,6 +46,8 @@ class Capabilities:
     """``score`` computes the loss of reference answers (``anytune eval``'s loss column)."""
     file_management: bool = False
     """``list_files`` / ``delete_file`` work."""
+    export_targets: frozenset[str] = frozenset()
+    """What ``export_model`` writes, e.g. {"peft", "merged", "vllm", "ollama", "gguf"}."""
 
 
 class TokenCounter(abc.ABC):
@@ -102,6 +104,31 @@ class RenderedExample:
     tokens: int
     trained_tokens: int
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export_model`` wrote, and how to serve it."""
+
+    target: str
+    directory: Path
+    files: tuple[str, ...]
+    """Paths written, relative to ``directory``."""
+    commands: tuple[str, ...] = ()
+    """Shell commands that serve the export (e.g. ``vllm serve ...``)."""
+    notes: tuple[str, ...] = ()
+    """Decisions taken, e.g. why the adapter was merged into its base model."""
+    merged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "directory": str(self.directory),
+            "files": list(self.files),
+            "commands": list(self.commands),
+            "notes": list(self.notes),
+            "merged": self.merged,
+        }
 
 
 class Provider(abc.ABC):
@@ -284,6 +311,19 @@ class Provider(abc.ABC):
         answer, as training defines its target) given the conversation before it."""
         raise self._unsupported("scoring reference answers")
 
+    def export_model(
+        self,
+        model: str,
+        target: str,
+        directory: Path,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> ExportResult:
+        """Write ``model`` (a fine-tuned model or a job id) to ``directory`` in the form
+        ``target`` serves (one of ``capabilities.export_targets``), checked against that
+        target's limits first."""
+        raise self._unsupported(f"exporting models (to {target})")
+
     def local_file(self, file_id: str) -> Path | None:
         """A path on this machine holding an uploaded file's bytes, or None when the
         provider keeps files elsewhere (``anytune eval``'s contamination check, ``rerun``)."""
@@ -301,6 +341,7 @@ class Provider(abc.ABC):
 __all__ = [
     "Capabilities",
     "DatasetRules",
+    "ExportResult",
     "HyperparameterLimits",
     "Limit",
     "OptionSpec",

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "anytune.cli.plot:plot",
         "Draw a job's loss curves (anytune[plot]).",
     ),
+    "export": (
+        "anytune.cli.export:export",
+        "Write a fine-tuned model for vLLM, Ollama, llama.cpp (GGUF) or as files.",
+    ),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
     "serve": (
         "anytune.cli.serve:serve",

@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anytune.errors import ConflictError
+from anytune.types import status_phrase
 from anytune_local import files
 from anytune_local.models import check_model, resolve_model
 
 if TYPE_CHECKING:
+    from anytune.provider import ExportResult
     from anytune.types import Job
     from anytune_local.store import Store
+
+
+def _recipe_errors_lazy() -> Any:
+    from anytune_local.provider import _recipe_errors
+
+    return _recipe_errors("local")
 
 
 class ModelUse:
@@ -33,7 +41,9 @@ class ModelUse:
         if model.startswith("ftjob-"):
             job = self.get_job(model)
             if not job.fine_tuned_model:
-                raise ConflictError(f"job {model} has no fine-tuned model (it is {job.status})")
+                raise ConflictError(
+                    f"job {model} has no fine-tuned model: it {status_phrase(job.status)}"
+                )
             model = job.fine_tuned_model
         check_model(model)
         return resolve_model(model)
@@ -76,6 +86,22 @@ class ModelUse:
         path = self.model_path(model)
         with _recipe_errors("local"):
             return score(path, [dict(e) for e in examples])
+
+    def export_model(
+        self,
+        model: str,
+        target: str,
+        directory: Path,
+        *,
+        options: Mapping[str, Any] | None = None,
+    ) -> ExportResult:
+        """``anytune export``: options ``name``, ``max_lora_rank``, ``gguf_type``, ``force``."""
+        from anytune_local.export import export_adapter
+
+        given = dict(options or {})
+        path = Path(self.model_path(model))
+        with _recipe_errors_lazy():
+            return export_adapter(path, target, Path(directory), **given)
 
     def local_file(self, file_id: str) -> Path | None:
         """The stored copy of an uploaded file."""

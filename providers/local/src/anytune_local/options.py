@@ -39,6 +39,10 @@ from anytune.types import AUTO, Hyperparameters
 BASE_LEARNING_RATE = 2e-4
 DEFAULT_BETA = 0.1
 
+EXPORT_MAX_RANK = 64
+"""The largest LoRA rank ``export_profile=vllm`` allows (vLLM serves up to 512, but above 64
+each adapter costs more GPU memory than most deployments reserve)."""
+
 OPTION_SPECS: dict[str, OptionSpec] = {
     "lora_r": OptionSpec(int, 16, "LoRA rank"),
     "lora_alpha": OptionSpec(int, 32, "LoRA alpha (scale = alpha / r)"),
@@ -106,6 +110,13 @@ OPTION_SPECS: dict[str, OptionSpec] = {
     "merge": OptionSpec(
         bool, False, "also save the base model with the adapter merged in, to merged/"
     ),
+    "export_profile": OptionSpec(
+        str,
+        "none",
+        "vllm: train only what vLLM (and Ollama/llama.cpp) load as an adapter: LoRA on linear "
+        f"layers, no modules_to_save, lora_r <= {EXPORT_MAX_RANK}",
+        choices=("none", "vllm"),
+    ),
     "nproc_per_node": OptionSpec(int, 1, "training processes (torchrun); one per GPU"),
     "distributed": OptionSpec(
         str, "ddp", "how several processes share the work", choices=("ddp", "fsdp")
@@ -143,7 +154,8 @@ OPTION_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
 
 
 def check_ranges(options: Mapping[str, Any]) -> None:
-    """Raise ``InvalidArgumentError`` for the first option outside ``OPTION_RANGES``."""
+    """Raise ``InvalidArgumentError`` for the first option outside ``OPTION_RANGES`` (then
+    for options that break ``export_profile``)."""
     for name, (low, high, high_open) in OPTION_RANGES.items():
         value = options.get(name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -161,6 +173,28 @@ def check_ranges(options: Mapping[str, Any]) -> None:
                 hint=f"{name}: {spec.help} (default {spec.default!r})",
                 provider="local",
             )
+    check_export_profile(options)
+
+
+def check_export_profile(options: Mapping[str, Any]) -> None:
+    """``export_profile=vllm``: refuse the options that make an adapter unservable by vLLM."""
+    if options.get("export_profile") != "vllm":
+        return
+    problems = []
+    if options.get("modules_to_save"):
+        problems.append("modules_to_save must be empty (vLLM loads no fully trained modules)")
+    if int(options.get("lora_r") or OPTION_SPECS["lora_r"].default) > EXPORT_MAX_RANK:
+        problems.append(f"lora_r must be at most {EXPORT_MAX_RANK}")
+    embedded = {"embed_tokens", "lm_head"} & set(options.get("target_modules") or ())
+    if embedded:
+        problems.append(f"target_modules must be linear layers, not {', '.join(sorted(embedded))}")
+    if problems:
+        raise InvalidArgumentError(
+            "export_profile=vllm: " + "; ".join(problems),
+            hint="drop the option that conflicts, or train with export_profile=none and merge "
+            "at export time",
+            provider="local",
+        )
 
 
 def defaults() -> dict[str, Any]:

@@ -41,7 +41,7 @@ from anytune.provider import (
     ValidatedSpec,
     validate_options,
 )
-from anytune.types import Checkpoint, Event, FileObject, Job
+from anytune.types import Checkpoint, Event, FileObject, Job, status_phrase
 from anytune_local import checkpoints, files, processes, scheduler
 from anytune_local.convert import to_job
 from anytune_local.files import file_object, store_file
@@ -67,6 +67,7 @@ class LocalProvider(ModelUse, Provider):
         generate=True,
         score=True,
         file_management=True,
+        export_targets=frozenset({"peft", "merged", "vllm", "ollama", "gguf"}),
     )
     option_specs: ClassVar[Mapping[str, OptionSpec]] = OPTION_SPECS
     connection_options: ClassVar[tuple[str, ...]] = ("home",)
@@ -348,7 +349,9 @@ class LocalProvider(ModelUse, Provider):
         if model.startswith("ftjob-"):
             job = self.get_job(model)
             if not job.fine_tuned_model:
-                raise ConflictError(f"job {model} has no fine-tuned model (it is {job.status})")
+                raise ConflictError(
+                    f"job {model} has no fine-tuned model: it {status_phrase(job.status)}"
+                )
             model = job.fine_tuned_model
         check_model(model)
         with _recipe_errors(self.name):
