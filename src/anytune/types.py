@@ -61,6 +61,22 @@ def is_terminal(status: JobStatus | str) -> bool:
     return str(status) in TERMINAL_STATUSES
 
 
+_STATUS_PHRASES = {
+    "validating_files": "is still validating its files",
+    "queued": "is queued",
+    "running": "is running",
+    "paused": "is paused",
+    "succeeded": "has already succeeded",
+    "failed": "has failed",
+    "cancelled": "was cancelled",
+}
+
+
+def status_phrase(status: JobStatus | str) -> str:
+    """A job's state as the end of a sentence: "job X has already succeeded"."""
+    return _STATUS_PHRASES.get(str(status), f"has status {status!s}")
+
+
 def _check_kind(name: str, value: object, *, integer: bool) -> None:
     """The shape of a hyperparameter: a number (whole for ``integer``) or "auto".
 
@@ -303,6 +319,8 @@ class Job:
     estimated_finish: int | None = None
     seed: int | None = None
     suffix: str | None = None
+    metrics: Metrics | None = None
+    """The latest training progress (step, loss, tokens/s) where the provider reports it."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", JobStatus.parse(self.status))
@@ -316,6 +334,7 @@ class Job:
         data["status"] = str(self.status)
         data["hyperparameters"] = self.hyperparameters.to_dict()
         data["metadata"] = dict(self.metadata)
+        data["metrics"] = self.metrics.to_dict() if self.metrics is not None else None
         return data
 
     @classmethod
@@ -328,6 +347,9 @@ class Job:
         if isinstance(err, Mapping):
             values["error"] = JobError(**_known(JobError, err))
         values["metadata"] = dict(values.get("metadata") or {})
+        metrics = values.get("metrics")
+        if isinstance(metrics, Mapping):
+            values["metrics"] = Metrics.from_dict(metrics)
         return cls(**values)
 
 

@@ -110,6 +110,11 @@ def test_checkpoints_pause_resume(train: Path) -> None:
     assert json.loads(invoke("status", job_id, "--json").stdout)["status"] == "paused"
     resumed = invoke("resume", job_id, "--json")
     assert json.loads(resumed.stdout)["status"] == "running"
+    assert invoke("pause", job_id).exit_code == 0
+    assert json.loads(invoke("status", job_id, "--json").stdout)["status"] == "paused"
+    said = invoke("resume", job_id)
+    assert said.exit_code == 0 and said.stdout.strip().endswith("running")
+    assert "Job resumed" in said.stderr, "resume says what the provider resumed from"
     invoke("wait", job_id, "--interval", "0", "-q")
     ckpts = json.loads(invoke("checkpoints", job_id, "--json").stdout)
     assert [c["step"] for c in ckpts] == [1, 2, 3]

@@ -244,6 +244,7 @@ def test_status_reports_progress_resolved_hyperparameters_and_fresh_checkpoint_m
 
     progress = latest_metrics(record)
     assert progress is not None and progress.step == 6 and progress.total_steps == 6
+    assert final.metrics == progress, "get_job carries the latest step's metrics"
     by_step = {c.step: dict(c.metrics) for c in local_provider.list_checkpoints(job.id)}
     assert by_step[2]["train_loss_step"] == 2.0 and "valid_loss" not in by_step[2]
     assert "valid_loss" not in by_step[4], "the loss measured at step 3 is not step 4's"

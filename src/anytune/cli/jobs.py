@@ -24,7 +24,7 @@ from anytune.cli._common import (
 )
 from anytune.errors import JobError, NotFoundError, StorageError
 from anytune.polling import reattach_hint
-from anytune.types import Job
+from anytune.types import Event, Job
 
 if TYPE_CHECKING:
     from anytune.client import Client
@@ -321,13 +321,23 @@ def _action_command(name: str, doc: str) -> click.Command:
     def command(
         job_id: str, provider: str | None, provider_options: tuple[str, ...], as_json: bool
     ) -> None:
-        job = on_job(
+        def act(client: Client) -> tuple[Job, Event | None]:
+            job = getattr(client.jobs, name)(job_id)
+            if name != "resume":
+                return job, None
+            # The provider's resume event says what it resumed from (which checkpoint).
+            events = client.jobs.events(job_id)
+            return job, (events[-1] if events else None)
+
+        job, last = on_job(
             job_id,
             provider,
             provider_options,
-            lambda c: getattr(c.jobs, name)(job_id),
+            act,
             read=False,  # a write: the provider's own timeouts and retries apply
         )
+        if last is not None and not as_json:
+            click.echo(last.message, err=True)
         emit(job.to_dict(), as_json, lambda: [f"{job.id}: {render.status_text(job.status)}"])
 
     return command
@@ -337,7 +347,7 @@ cancel = _action_command("cancel", "Cancel JOB_ID.")
 pause = _action_command("pause", "Pause JOB_ID (providers that support it).")
 resume = _action_command(
     "resume",
-    "Resume JOB_ID: a paused job, or (local) one whose worker died, from its last checkpoint.",
+    "Resume JOB_ID: a paused job, or (local) a failed one, from its newest usable checkpoint.",
 )
 
 __all__ = [

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus
+from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, Metrics
 
 _STATUS_COLOURS = {
     JobStatus.SUCCEEDED.value: "green",
@@ -49,6 +49,8 @@ def job_lines(job: Job) -> Iterable[str]:
     yield f"  created_at:       {when(job.created_at)}"
     if job.finished_at:
         yield f"  finished_at:      {when(job.finished_at)}"
+    if job.metrics is not None and not job.is_terminal:
+        yield f"  progress:         {progress_text(job.metrics)}"
     if job.estimated_finish and not job.is_terminal:
         yield f"  estimated_finish: {when(job.estimated_finish)}"
     if job.trained_tokens is not None:
@@ -59,6 +61,25 @@ def job_lines(job: Job) -> Iterable[str]:
         yield "  metadata:         " + ", ".join(f"{k}={v}" for k, v in job.metadata.items())
     if job.error:
         yield "  " + click.style(f"error: {job.error}", fg="red")
+
+
+def progress_text(metrics: Metrics) -> str:
+    """A job's latest progress, e.g. "step 40/120 (33%), epoch 1.00, train_loss 1.234"."""
+    parts = []
+    if metrics.step is not None:
+        step = f"step {metrics.step}"
+        if metrics.total_steps:
+            step += f"/{metrics.total_steps} ({100 * metrics.step / metrics.total_steps:.0f}%)"
+        parts.append(step)
+    if metrics.epoch is not None:
+        parts.append(f"epoch {metrics.epoch:.2f}")
+    if metrics.train_loss is not None:
+        parts.append(f"train_loss {metrics.train_loss:.4g}")
+    if metrics.valid_loss is not None:
+        parts.append(f"valid_loss {metrics.valid_loss:.4g}")
+    if metrics.tokens_per_second is not None:
+        parts.append(f"{metrics.tokens_per_second:,.0f} tokens/s")
+    return ", ".join(parts) or "-"
 
 
 def job_row(job: Job) -> str:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any
 
 from anytune.types import Hyperparameters, Job, JobError, Metrics
 from anytune_local.store import JobRecord
-
-_JOB_FIELDS = frozenset(f.name for f in dataclasses.fields(Job))
 
 _HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 
@@ -18,10 +14,6 @@ def to_job(record: JobRecord) -> Job:
     """The ``Job`` for a row; hyperparameters show what "auto" resolved to once known."""
     spec = record.spec_dict
     running = record.status in ("queued", "running")
-    extra: dict[str, Any] = {}
-    progress = latest_metrics(record)
-    if progress is not None and "metrics" in _JOB_FIELDS:  # Job.metrics, where the core has it
-        extra["metrics"] = progress
     return Job(
         id=record.id,
         provider="local",
@@ -46,7 +38,7 @@ def to_job(record: JobRecord) -> Job:
         else None,
         seed=spec.get("seed"),
         suffix=spec.get("suffix"),
-        **extra,
+        metrics=latest_metrics(record),
     )
 
 

@@ -40,7 +40,7 @@ from anytune.provider import (
 )
 from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
 from anytune.spec import HyperparameterLimits
-from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal
+from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal, status_phrase
 from anytune_openai import _spec, rules
 from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
 from anytune_openai._create import DEFAULT_WINDOW, CreateOnce
@@ -376,7 +376,7 @@ class OpenAIProvider(Provider):
                 if allowed(status):
                     raise
                 raise ConflictError(
-                    f"cannot {action} job {job_id}: it is {status}",
+                    f"cannot {action} job {job_id}: it {status_phrase(status)}",
                     hint=exc.message,
                     provider=self.name,
                 ) from exc
