@@ -219,8 +219,8 @@ class AsyncJobs:
         )
         return await self.create_from_spec(spec)
 
-    async def create_from_spec(self, spec: JobSpec) -> Job:
-        return await asyncio.to_thread(self._jobs.create_from_spec, spec)
+    async def create_from_spec(self, spec: JobSpec, *, parent: str | None = None) -> Job:
+        return await asyncio.to_thread(self._jobs.create_from_spec, spec, parent=parent)
 
     async def retrieve(self, job_id: str) -> Job:
         return await asyncio.to_thread(self._jobs.retrieve, job_id)

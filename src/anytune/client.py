@@ -123,7 +123,10 @@ class Files:
         path = Path(file)
         if not path.is_file():
             raise NotFoundError(f"{path}: no such file")
-        return self._client.provider.upload_file(path, purpose=purpose, progress=progress)
+        uploaded = self._client.provider.upload_file(path, purpose=purpose, progress=progress)
+        if self._client._index is not None:  # where it came from, for `anytune rerun`
+            self._client._index.record_file(uploaded.provider, uploaded.id, path, uploaded.sha256)
+        return uploaded
 
     def retrieve(self, file_id: str) -> FileObject:
         return self._client.provider.get_file(file_id)
@@ -227,8 +230,11 @@ class Jobs:
         )
         return self.create_from_spec(spec)
 
-    def create_from_spec(self, spec: JobSpec) -> Job:
-        """Create a job; the provider validates ``spec`` once (``Provider.create_job``)."""
+    def create_from_spec(self, spec: JobSpec, *, parent: str | None = None) -> Job:
+        """Create a job; the provider validates ``spec`` once (``Provider.create_job``).
+
+        The index keeps the spec (``anytune rerun``) and ``parent``, the job this one re-runs.
+        """
         job = self._provider.create_job(spec)
         if self._client._index is not None:
             self._client._index.record(
@@ -238,6 +244,8 @@ class Jobs:
                 model=job.model,
                 training_file=job.training_file,
                 status=str(job.status),
+                spec=JobSpec.to_dict(spec),
+                parent=parent,
             )
         return job
 

@@ -41,10 +41,24 @@ CREATE TABLE IF NOT EXISTS jobs (
     training_file TEXT,
     created_at INTEGER NOT NULL,
     last_status TEXT,
+    spec TEXT,
+    parent TEXT,
     PRIMARY KEY (provider, job_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_id ON jobs (job_id);
+CREATE TABLE IF NOT EXISTS files (
+    provider TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT,
+    PRIMARY KEY (provider, file_id)
+);
 """
+_ADDED_COLUMNS = {"spec": "TEXT", "parent": "TEXT"}
+"""Columns added after the first release (an older index gets them on first use)."""
+_COLUMNS = (
+    "job_id, provider, connection, model, training_file, created_at, last_status, spec, parent"
+)
 
 _SECRET_QUERY = re.compile(r"(?i)(key|token|secret|password|passwd|signature|sig|auth)")
 
@@ -62,6 +76,10 @@ class IndexedJob:
     training_file: str | None
     created_at: int
     last_status: str | None
+    spec: Mapping[str, Any] | None = None
+    """The job's spec as created (``JobSpec.to_dict()``), for ``anytune rerun``."""
+    parent: str | None = None
+    """The job this one re-runs (``anytune rerun``)."""
 
 
 def public_url(value: str) -> str:
@@ -155,6 +173,10 @@ class JobIndex:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
             with conn:
                 yield conn
         finally:
@@ -189,6 +211,8 @@ class JobIndex:
         model: str | None = None,
         training_file: str | None = None,
         status: str | None = None,
+        spec: Mapping[str, Any] | None = None,
+        parent: str | None = None,
     ) -> bool:
         """Remember a job. Returns False (after an ``IndexWarning``) when it could not."""
         row = (
@@ -199,15 +223,38 @@ class JobIndex:
             training_file,
             int(time.time()),
             status,
+            json.dumps(dict(spec), default=str) if spec is not None else None,
+            parent,
         )
         return self._write(
             lambda conn: conn.execute(
-                "INSERT INTO jobs (job_id, provider, connection, model, training_file,"
-                " created_at, last_status) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO jobs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (provider, job_id) DO UPDATE SET last_status = excluded.last_status",
                 row,
             )
         )
+
+    def record_file(self, provider: str, file_id: str, path: Path, sha256: str | None) -> bool:
+        """Remember where an uploaded file came from (``anytune rerun`` uploads it again)."""
+        row = (provider, file_id, str(Path(path).resolve()), sha256)
+        return self._write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO files (provider, file_id, path, sha256) VALUES (?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    def file_source(self, provider: str, file_id: str) -> tuple[Path, str | None] | None:
+        """The local path (and sha256) an uploaded file was read from, if recorded."""
+        if not self.path.exists():
+            return None
+        found = self._run(
+            lambda conn: conn.execute(
+                "SELECT path, sha256 FROM files WHERE provider = ? AND file_id = ?",
+                (provider, file_id),
+            ).fetchone()
+        )
+        return (Path(found[0]), found[1]) if found else None
 
     def update_status(self, job_id: str, provider: str, status: str) -> bool:
         """Refresh a recorded job's last status (nothing when the job is not recorded)."""
@@ -226,8 +273,7 @@ class JobIndex:
             return []
         rows = self._run(
             lambda conn: conn.execute(
-                "SELECT job_id, provider, connection, model, training_file, created_at,"
-                " last_status FROM jobs WHERE job_id = ? ORDER BY created_at DESC",
+                f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ? ORDER BY created_at DESC",
                 (job_id,),
             ).fetchall()
         )
@@ -247,10 +293,7 @@ class JobIndex:
         """Most recently created first."""
         if not self.path.exists():
             return []
-        query = (
-            "SELECT job_id, provider, connection, model, training_file, created_at, last_status"
-            " FROM jobs"
-        )
+        query = f"SELECT {_COLUMNS} FROM jobs"
         params: tuple[Any, ...] = ()
         if provider:
             query += " WHERE provider = ?"
@@ -273,7 +316,17 @@ def _row(row: tuple[Any, ...]) -> IndexedJob:
         training_file=row[4],
         created_at=row[5],
         last_status=row[6],
+        spec=_json_object(row[7]),
+        parent=row[8],
     )
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None  # a damaged spec: the job is still listed, rerun says it has none
+    return value if isinstance(value, dict) else None
 
 
 __all__ = ["IndexWarning", "IndexedJob", "JobIndex", "public_connection", "public_url"]

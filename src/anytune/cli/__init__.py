@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "anytune.cli.export:export",
         "Write a fine-tuned model for vLLM, Ollama, llama.cpp (GGUF) or as files.",
     ),
+    "rerun": (
+        "anytune.cli.rerun:rerun",
+        "Re-create a recorded job (a new base model, another provider).",
+    ),
     "chat": ("anytune.cli.chat:chat", "Generate a reply from a fine-tuned model (local provider)."),
     "serve": (
         "anytune.cli.serve:serve",

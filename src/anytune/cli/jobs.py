@@ -270,6 +270,7 @@ def list_jobs(
             yield (
                 f"{r.job_id:<32} {r.provider:<8} {r.last_status or '?':<17} "
                 f"{render.when(r.created_at):<24} {r.model or ''}"
+                + (f"  (rerun of {r.parent})" if r.parent else "")
             )
 
     data: list[dict[str, Any]] = [
@@ -279,6 +280,7 @@ def list_jobs(
             "model": r.model,
             "last_status": r.last_status,
             "created_at": r.created_at,
+            "parent": r.parent,
         }
         for r in recorded
     ]
