@@ -177,3 +177,26 @@ def test_cli_export(lora: Path, tmp_path: Path) -> None:
         export_adapter(lora, "peft", out)
     other = runner.invoke(cli, ["export", "m", str(tmp_path / "x"), "--to", "vllm", "-p", "memory"])
     assert other.exit_code != 0 and "does not support exporting" in other.output
+
+
+def test_export_profile_vllm_refuses_what_vllm_cannot_load(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from anytune_local.provider import LocalProvider
+
+    from anytune.types import JobSpec
+
+    provider = LocalProvider(home=tmp_path / "home")
+    spec = JobSpec(
+        model=str(tiny_model),
+        training_file="file-x",
+        options={"export_profile": "vllm", "modules_to_save": ["lm_head"], "lora_r": 128},
+    )
+    with pytest.raises(
+        InvalidArgumentError, match=r"modules_to_save must be empty.*lora_r must be at most 64"
+    ):
+        provider.validate_spec(spec, check_files=False)
+    ok = JobSpec(model=str(tiny_model), training_file="file-x", options={"export_profile": "vllm"})
+    assert provider.validate_spec(ok, check_files=False).options["export_profile"] == "vllm"
+    shown = CliRunner().invoke(cli, ["providers", "local"])
+    assert "export_profile" in shown.output

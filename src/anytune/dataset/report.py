@@ -149,6 +149,8 @@ class ValidationReport:
     provider: str | None = None
     model: str | None = None
     notes: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    """Hints about whether fine-tuning fits the data (never errors; ``anytune.dataset.advice``)."""
 
     @property
     def ok(self) -> bool:
@@ -194,6 +196,7 @@ class ValidationReport:
             },
             "cost": self.cost.to_dict() if self.cost else None,
             "notes": list(self.notes),
+            "advice": list(self.advice),
         }
 
     def summary_line(self) -> str:
@@ -321,6 +324,7 @@ def _format(report: ValidationReport, limit: int) -> list[str]:
             )
         lines.append(text)
     lines += [f"Note: {note}" for note in report.notes]
+    lines += [f"Advice: {hint}" for hint in report.advice]
     lines += _problems("Errors", report.errors, report.error_count, limit)
     lines += _problems("Warnings", report.warnings, report.warning_count, limit)
     if report.ok:

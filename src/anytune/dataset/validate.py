@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from anytune.dataset.advice import Advice
 from anytune.dataset.cost import estimate_cost
 from anytune.dataset.digests import DigestTable
 from anytune.dataset.fingerprint import example_fingerprint, prompt_fingerprint
@@ -95,6 +96,7 @@ class _Scan:
         """prompt fingerprint -> first line (only when keep_prompts)"""
         self.mismatched = 0
         self.first_mismatch = 0
+        self.advice = Advice()
 
     def run(self, against: _Scan | None = None, overlap: Overlap | None = None) -> None:
         stats, problems, name = self.stats, self.problems, self.name
@@ -130,6 +132,8 @@ class _Scan:
                 continue
             if self._tokens(record, lineno):
                 self._fingerprints(record, kind, lineno, against, overlap)
+                if kind == CHAT:
+                    self.advice.add(record, lineno)
 
     def _tokens(self, record: dict[str, Any], lineno: int) -> bool:
         """Count one valid example's tokens; False when the counter refused it."""
@@ -348,6 +352,7 @@ def validate_file(
                 f"{_count(report.overlap.examples, 'validation example')} also in the training "
                 "file, so validation loss overstates quality (remove them from one file)",
             )
+    report.advice = train.advice.hints()
     report.cost, note = estimate_cost(train.stats, rules, n_epochs, counter.exact, provider)
     if note:
         report.notes.append(note)
