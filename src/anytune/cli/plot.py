@@ -57,6 +57,12 @@ def summary(job_id: str, found: Curves, best: Checkpoint | None) -> list[str]:
     return out
 
 
+def _side(ax: Any, step: float) -> str:
+    """Labels right of a mark in the left half of the plot, left of it in the right half."""
+    low, high = ax.get_xlim()
+    return "left" if step < (low + high) / 2 else "right"
+
+
 def draw(found: Curves, best: Checkpoint | None, path: Path, title: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
@@ -70,19 +76,19 @@ def draw(found: Curves, best: Checkpoint | None, path: Path, title: str) -> None
     if found.overfit_step is not None:
         ax.axvline(found.overfit_step, color="tab:red", ls="--", lw=1)
         ax.annotate(
-            f"overfitting from step {found.overfit_step}",
+            f"overfitting from step {found.overfit_step} ",
             (found.overfit_step, 0.95),
             xycoords=("data", "axes fraction"),
-            ha="right",
+            ha=_side(ax, found.overfit_step),
             color="tab:red",
         )
     if best is not None:
         ax.axvline(best.step, color="tab:green", ls=":", lw=1)
         ax.annotate(
-            f"best checkpoint: step {best.step}",
-            (best.step, 0.05),
+            f" best checkpoint: step {best.step} ",
+            (best.step, 0.5),
             xycoords=("data", "axes fraction"),
-            ha="left",
+            ha=_side(ax, best.step),
             color="tab:green",
         )
     ax.set_xlabel("step")
