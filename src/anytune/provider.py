@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from anytune.dataset.report import Problem
 from anytune.errors import UnsupportedOperationError
 from anytune.options import OptionSpec, ProviderOptions, validate_options
 from anytune.spec import HyperparameterLimits, Limit, ValidatedSpec, check_common, restore
@@ -201,7 +202,7 @@ class Provider(abc.ABC):
         """Check ``spec`` for this provider, once, and return it typed.
 
         The shared rules (method declared in ``capabilities.methods``, hyperparameters within
-        ``hyperparameter_limits``, beta only with DPO, options known and coerced, defaults
+        ``hyperparameter_limits_for(spec.model)``, beta only with DPO, options known and coerced, defaults
         filled in), then ``check_spec``, then (``check_files=True``) ``check_files``. Pass
         ``check_files=False`` to check everything before anything is uploaded. Every mistake
         is an ``InvalidArgumentError`` (or another ``AnytuneError``) naming the valid choices.
@@ -210,7 +211,7 @@ class Provider(abc.ABC):
             spec,
             provider=self.name,
             methods=self.capabilities.methods,
-            limits=self.hyperparameter_limits,
+            limits=self.hyperparameter_limits_for(spec.model),
             option_specs=self.option_specs,
         )
         self.check_spec(validated)
@@ -218,6 +219,13 @@ class Provider(abc.ABC):
             self.check_files(validated)
             validated = replace(validated, files_checked=True)
         return validated
+
+    def hyperparameter_limits_for(self, model: str | None) -> HyperparameterLimits:
+        """The hyperparameter ranges for jobs on ``model`` (None: no model named yet), which
+        ``validate_spec`` and ``anytune validate`` check. Vendors' limits vary by model
+        (e.g. a smaller largest batch for a bigger model); the default is the class's
+        ``hyperparameter_limits`` for every model."""
+        return self.hyperparameter_limits
 
     def check_spec(self, spec: ValidatedSpec) -> None:  # noqa: B027 -- optional hook
         """Hook: provider-specific checks that need nothing uploaded (the model, option
@@ -259,9 +267,27 @@ class Provider(abc.ABC):
         raise self._unsupported("resume")
 
     # -- data ----------------------------------------------------------------------------
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
-        """The rules ``anytune validate`` applies for this provider and model."""
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> DatasetRules:
+        """The rules ``anytune validate`` applies for this provider and model.
+
+        ``options`` are the job's options as ``validate_spec`` typed them (defaults filled
+        in), or None when none were given; rules that depend on one (e.g. ``max_length``)
+        read it from there."""
         return DatasetRules(methods=self.capabilities.methods)
+
+    def check_dataset(self, path: Path, *, method: str = "supervised") -> list[Problem]:
+        """Hook: the provider's own check of a local training or validation file (e.g. the
+        vendor SDK's file check), run offline by ``anytune validate -p`` and before every
+        upload, after the shared format checks. Returns ``Problem("FILE", LINE or None,
+        "what is wrong and how to fix it")`` records (empty: the file passes); the default
+        checks nothing more."""
+        return []
 
     def render_example(
         self, example: Mapping[str, Any], *, model: str, line: int, options: Mapping[str, Any]
@@ -346,6 +372,7 @@ __all__ = [
     "Limit",
     "OptionSpec",
     "Price",
+    "Problem",
     "ProgressCallback",
     "Provider",
     "ProviderOptions",

@@ -62,7 +62,13 @@ class ContractProvider(Provider):
         self.closed = False
         ContractProvider.instances.append(self)
 
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> DatasetRules:
         return DatasetRules(
             min_examples=2,
             max_tokens_per_example=6,
@@ -557,10 +563,15 @@ def test_validate_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path) -> None
 def test_validate_option_short_flags(tmp_path: Path) -> None:
     train = write(tmp_path / "t.jsonl", ex("a", "b"), ex("c", "d"))
     valid = write(tmp_path / "v.jsonl", ex("e", "f"))
-    result = run("validate", str(train), "-v", str(valid), "-p", "memory", "-o", "steps=5")
+    result = run(
+        "validate", str(train), "-v", str(valid), "-p", "memory", "-m", "m", "-o", "steps=5"
+    )
     assert result.exit_code == 0, result.output
     assert f"Validation file {valid}" in result.stdout
-    unknown = run("validate", str(train), "-p", "memory", "-o", "stepz=5")
+    unknown = run("validate", str(train), "-p", "memory", "-m", "m", "-o", "stepz=5")
     assert unknown.exit_code == 2 and "stepz" in unknown.stderr
+    # Options are checked as create checks them, and that depends on the model.
+    no_model = run("validate", str(train), "-p", "memory", "-o", "steps=5")
+    assert no_model.exit_code == 2 and "--model" in no_model.stderr
     no_provider = run("validate", str(train), "-o", "steps=5")
     assert no_provider.exit_code == 2

@@ -4,6 +4,7 @@ created; stdout carries the id alone (issue 10, items 6, 8, 10; issue 9, item 12
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,13 @@ def _empty_store() -> object:
 class _NeedsTen(InMemoryProvider):
     name = "needsten"
 
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> Any:
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> Any:
         from anytune.provider import DatasetRules
 
         return DatasetRules(min_examples=10, methods=self.capabilities.methods)

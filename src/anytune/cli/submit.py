@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,19 +185,21 @@ def check_file(
     n_epochs: Any,
     validation: Path | None = None,
     minimum: bool = True,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse to upload a file that is not usable training data (nothing is uploaded).
 
     ``validation``: a validation file checked with it (and for overlap), as `validate -v`
     does. ``minimum=False`` for a validation file alone: the provider's minimum number of
-    examples is for training data.
+    examples is for training data. ``options``: the job's options as ``validate_spec`` typed
+    them, for rules that depend on one (e.g. ``max_length``).
     """
     from dataclasses import replace as replace_rules
 
     from anytune.dataset.validate import sniff_method, validate_file
 
     chosen = method or sniff_method(path)
-    rules = client.provider.dataset_rules(model, method=chosen)
+    rules = client.provider.dataset_rules(model, method=chosen, options=options)
     if not minimum:
         rules = replace_rules(rules, min_examples=1)
     report = validate_file(
@@ -208,6 +210,7 @@ def check_file(
         n_epochs=n_epochs if n_epochs is not None else "auto",
         provider=client.provider_name,
         model=model,
+        provider_check=lambda file: client.provider.check_dataset(file, method=chosen),
     )
     if not report.ok:
         shown = [str(p) for p in report.errors]
@@ -252,6 +255,7 @@ def prepare_and_create(
             "model": checked.model,
             "method": checked.method,
             "n_epochs": spec["n_epochs"],
+            "options": checked.options,
         }
         if train_path is not None:
             check_file(client, train_path, validation=valid_path, **common)

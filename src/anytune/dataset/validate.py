@@ -15,16 +15,16 @@ train/validation overlap), in flat arrays of 20-45 bytes per example.
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from anytune.dataset.advice import Advice
 from anytune.dataset.cost import estimate_cost
 from anytune.dataset.digests import DigestTable
 from anytune.dataset.fingerprint import example_fingerprint, prompt_fingerprint
+from anytune.dataset.provider_checks import METHODS, check_arguments, check_job_options
 from anytune.dataset.reader import iter_lines
 from anytune.dataset.report import (
     PAIRS_KEPT,
@@ -36,12 +36,10 @@ from anytune.dataset.report import (
 from anytune.dataset.rules import CHAT, DPO, UNKNOWN, ExampleRefused, check_example
 from anytune.dataset.sniff import delimited_format, sniff_method
 from anytune.dataset.tokens import EstimateTokenCounter, estimate_tokens
-from anytune.errors import DatasetError, InvalidArgumentError
+from anytune.errors import DatasetError
 from anytune.provider import DatasetRules, Provider, TokenCounter
 from anytune.spec import HyperparameterLimits
-from anytune.types import Hyperparameters
 
-METHODS = ("supervised", "dpo")
 DEFAULT_MAX_PROBLEMS = 1000
 
 
@@ -246,18 +244,11 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def _check_arguments(
-    method: str, n_epochs: int | str | None, limits: HyperparameterLimits | None = None
+def _provider_problems(
+    check: Callable[[Path], Sequence[Problem]] | None, path: Path, problems: _Problems
 ) -> None:
-    """The same checks as creating a job: n_epochs within the provider's range."""
-    if method not in METHODS:
-        raise InvalidArgumentError(
-            f"unknown method {method!r}", hint=f"use one of {', '.join(METHODS)}"
-        )
-    if n_epochs != "auto" and (isinstance(n_epochs, bool) or not isinstance(n_epochs, int)):
-        raise InvalidArgumentError(f"n_epochs must be a whole number or 'auto', got {n_epochs!r}")
-    epochs: int | Literal["auto"] = "auto" if n_epochs in (None, "auto") else int(n_epochs)
-    (limits or HyperparameterLimits()).check(Hyperparameters(n_epochs=epochs))
+    for problem in check(path) if check is not None else ():
+        problems.error(problem.file, problem.line, problem.message)
 
 
 def _check_path(path: Path) -> None:
@@ -280,6 +271,7 @@ def validate_file(
     model: str | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     limits: HyperparameterLimits | None = None,
+    provider_check: Callable[[Path], Sequence[Problem]] | None = None,
 ) -> ValidationReport:
     """Check a training file (and optionally a validation file) and gather statistics.
 
@@ -288,13 +280,14 @@ def validate_file(
     None for auto) feeds the billed-token estimate. The validation file gets the same format
     and token rules, but not the minimum example count. ``provider`` / ``model`` only label
     the report; ``limits`` are the provider's hyperparameter ranges (``n_epochs`` is checked
-    against them, as creating the job would). Every problem is counted; the first ``max_problems`` line problems of each
+    against them, as creating the job would); ``provider_check`` is the provider's own file
+    check (``Provider.check_dataset``), run on each file after the shared checks. Every problem is counted; the first ``max_problems`` line problems of each
     severity are kept in the report. Raises ``DatasetError`` only when a file cannot be
     opened at all; everything else is in the report (``report.ok``, ``report.raise_for_errors()``).
     """
     if n_epochs is None:
         n_epochs = "auto"
-    _check_arguments(method, n_epochs, limits)
+    check_arguments(method, n_epochs, limits)
     train_path = Path(path)
     valid_path = Path(validation_path) if validation_path is not None else None
     for p in (train_path, valid_path):
@@ -319,6 +312,7 @@ def validate_file(
         )
     train.run()
     train.file_problems(method)
+    _provider_problems(provider_check, train_path, problems)
     min_examples = rules.min_examples if rules else 1
     if 0 < train.stats.examples < min_examples:
         who = f"{provider} needs" if provider else "the provider needs"
@@ -344,6 +338,7 @@ def validate_file(
         report.overlap = Overlap()
         valid.run(against=train, overlap=report.overlap)
         valid.file_problems(method)
+        _provider_problems(provider_check, valid_path, problems)
         report.validation = valid.stats
         if report.overlap.examples:
             problems.warning(
@@ -375,42 +370,35 @@ def validate_for_provider(
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     options: Mapping[str, Any] | None = None,
 ) -> ValidationReport:
-    """``validate_file`` with ``provider.dataset_rules(model, method=method)``.
+    """``validate_file`` with ``provider.dataset_rules(model, method=method, options=...)``.
 
-    ``options`` are the job's provider options (e.g. ``max_length``): checked as creating the
-    job checks them, and handed to ``dataset_rules`` where the provider takes them.
+    ``options`` are the job's provider options (e.g. ``max_length``): checked exactly as
+    creating the job checks them (``provider.validate_spec(..., check_files=False)``, which
+    needs the model), and handed to ``dataset_rules`` typed, defaults filled in.
     """
-    from anytune.options import validate_options
-
-    notes: list[str] = []
-    rules_options: dict[str, Any] = {}
+    typed: Mapping[str, Any] | None = None
     if options:
-        given = validate_options(provider.name, provider.option_specs, options)
-        if "options" in inspect.signature(provider.dataset_rules).parameters:
-            rules_options["options"] = given
-        else:
-            notes.append(
-                f"the options ({', '.join(given)}) are valid for {provider.name}, but its "
-                "dataset rules do not depend on them"
-            )
-    report = validate_file(
+        typed = check_job_options(
+            provider, model, method=method, n_epochs=n_epochs, options=options
+        )
+    return validate_file(
         path,
-        rules=provider.dataset_rules(model, method=method, **rules_options),
+        rules=provider.dataset_rules(model, method=method, options=typed),
         validation_path=validation_path,
         method=method,
         n_epochs=n_epochs,
         provider=provider.name,
         model=model,
         max_problems=max_problems,
-        limits=getattr(provider, "hyperparameter_limits", None),
+        limits=provider.hyperparameter_limits_for(model),
+        provider_check=lambda file: provider.check_dataset(file, method=method),
     )
-    report.notes.extend(notes)
-    return report
 
 
 __all__ = [
     "DEFAULT_MAX_PROBLEMS",
     "METHODS",
+    "check_job_options",
     "sniff_method",
     "validate_file",
     "validate_for_provider",

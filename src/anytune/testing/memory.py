@@ -298,5 +298,11 @@ class InMemoryProvider(Provider):
             self._event(state, "Job resumed")
             return state.job
 
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> DatasetRules:
         return DatasetRules(min_examples=1, methods=self.capabilities.methods)

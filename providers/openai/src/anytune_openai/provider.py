@@ -48,6 +48,7 @@ from anytune_openai._errors import ErrorContext, may_have_committed, split_url_s
 from anytune_openai._filecache import FileCache
 from anytune_openai._paging import cursor, paged
 from anytune_openai._upload import PART_SIZE, SINGLE_REQUEST_LIMIT, Uploader
+from anytune_openai.generation import ChatGeneration
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -73,7 +74,7 @@ def _number(name: str, value: Any, kind: type) -> Any:
         ) from None
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(ChatGeneration, Provider):
     """Fine-tuning on OpenAI through the official SDK.
 
     Settings (explicit arguments win over the environment): ``api_key`` (OPENAI_API_KEY),
@@ -92,7 +93,11 @@ class OpenAIProvider(Provider):
     name: ClassVar[str] = "openai"
     key_env: ClassVar[str] = "OPENAI_API_KEY"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        pause_resume=True, checkpoints=True, methods=rules.METHODS, file_management=True
+        pause_resume=True,
+        checkpoints=True,
+        methods=rules.METHODS,
+        file_management=True,
+        generate=True,
     )
     hyperparameter_limits: ClassVar[HyperparameterLimits] = _spec.LIMITS
     option_specs: ClassVar[Mapping[str, OptionSpec]] = {
@@ -384,7 +389,13 @@ class OpenAIProvider(Provider):
         return retry_transient(attempt, attempts=self.attempts, on_retry=self._log)
 
     # -- data ----------------------------------------------------------------------------
-    def dataset_rules(self, model: str | None, *, method: str = "supervised") -> DatasetRules:
+    def dataset_rules(
+        self,
+        model: str | None,
+        *,
+        method: str = "supervised",
+        options: Mapping[str, Any] | None = None,
+    ) -> DatasetRules:
         """OpenAI's rules (see ``anytune_openai.rules``); works offline, without a key."""
         return rules.dataset_rules(self.name, model, method, priced=self.priced)
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anytune.dataset.report import Problem
 from anytune.errors import DatasetError, InvalidArgumentError, NotFoundError
 from anytune.provider import ProgressCallback
 from anytune.types import FileObject, JobStatus
@@ -22,21 +23,25 @@ if TYPE_CHECKING:
 SUFFIXES = (".jsonl", ".parquet")
 
 
-def check(path: Path, purpose: str) -> list[str]:
+def check(path: Path, purpose: str) -> list[Problem]:
     """Together's ``check_file`` report as ``file:line: what`` problems (empty: passed)."""
     from together.lib.utils.files import check_file
 
     if path.suffix not in SUFFIXES:
         return [
-            f"{path}: Together takes files named *.jsonl (or *.parquet), not {path.suffix or 'no suffix'}"
-            " (rename or copy the file)"
+            Problem(
+                str(path),
+                None,
+                f"Together takes files named *.jsonl (or *.parquet), not "
+                f"{path.suffix or 'no suffix'} (rename or copy the file)",
+            )
         ]
     report = check_file(path, purpose=purpose)
     if report.get("is_check_passed"):
         return []
     line = report.get("line_number")
-    where = f"{path}:{line}" if line else str(path)
-    return [f"{where}: {report.get('message') or 'Together file check failed'}"]
+    message = str(report.get("message") or "Together file check failed")
+    return [Problem(str(path), int(line) if line else None, message)]
 
 
 def upload(

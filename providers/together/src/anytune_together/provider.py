@@ -31,6 +31,7 @@ from anytune.provider import (
     Capabilities,
     DatasetRules,
     OptionSpec,
+    Problem,
     ProgressCallback,
     Provider,
     ValidatedSpec,
@@ -158,10 +159,11 @@ class TogetherProvider(Provider):
         log.info("%s: %s; retrying in %.1f s", self.name, exc.message, delay)
 
     # -- files ---------------------------------------------------------------------------
-    def check_dataset(self, path: Path, *, purpose: str = "fine-tune") -> list[str]:
-        """Together's own file check (``together.lib.utils.check_file``) as ``file:line:
-        what`` problems; empty when the file passes. Runs offline."""
-        return _files.check(path, purpose)
+    def check_dataset(self, path: Path, *, method: str = "supervised") -> list[Problem]:
+        """Together's own file check (``together.lib.utils.check_file``, which tells SFT and
+        DPO files apart itself) as ``file:line: what`` problems; empty when the file passes.
+        Runs offline; ``anytune validate -p together`` and the check before upload call it."""
+        return _files.check(Path(path), "fine-tune")
 
     def upload_file(
         self, path: Path, *, purpose: str = "fine-tune", progress: ProgressCallback | None = None

@@ -1,0 +1,23 @@
+"""`anytune validate -p fireworks -o ...` checks options exactly as create does (issue 15,
+item 2): an option create refuses is refused offline, before any upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from anytune.cli import cli
+from anytune.testing import write_chat_jsonl
+
+
+def test_validate_refuses_lora_alpha_as_create_does(tmp_path: Path) -> None:
+    train = write_chat_jsonl(tmp_path / "train.jsonl", 12)
+    args = ["validate", str(train), "-p", "fireworks", "-m", "llama-v3p1-8b-instruct"]
+    refused = CliRunner().invoke(cli, [*args, "-o", "lora_alpha=4"])
+    assert refused.exit_code == 2, refused.output
+    assert "lora_alpha" in refused.stderr and "LoRA rank only" in refused.stderr
+    too_long = CliRunner().invoke(cli, [*args, "-o", "max_length=999999"])
+    assert too_long.exit_code == 2 and "context of 131072" in too_long.stderr
+    fine = CliRunner().invoke(cli, [*args, "-o", "lora_r=16"])
+    assert fine.exit_code == 0, fine.output
