@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from anytune_openai.testing._chat import chat_completion
 from anytune_openai.testing._jobs import FakeJob, JobRunner
 from anytune_openai.testing._wire import (
     TRAINING_NOT_AVAILABLE,
@@ -72,6 +73,7 @@ class FakeAPI:
             ("POST", "/v1/fine_tuning/jobs/{id}/cancel", self.cancel_job),
             ("POST", "/v1/fine_tuning/jobs/{id}/pause", self.pause_job),
             ("POST", "/v1/fine_tuning/jobs/{id}/resume", self.resume_job),
+            ("POST", "/v1/chat/completions", lambda req: chat_completion(self, req)),
         ]:
             pattern = re.compile("^" + template.replace("{id}", "(?P<id>[^/]+)") + "$")
             self.routes.append((method, pattern, template, handler))
