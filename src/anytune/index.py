@@ -15,6 +15,7 @@ message, since the caller asked for what the index holds.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import re
 import sqlite3
@@ -256,6 +257,14 @@ class JobIndex:
         )
         return (Path(found[0]), found[1]) if found else None
 
+    def unchanged_source(self, provider: str, file_id: str) -> Path | None:
+        """The recorded source of an uploaded file, if it still holds the uploaded bytes."""
+        recorded = self.file_source(provider, file_id)
+        if recorded is None or not recorded[0].is_file():
+            return None
+        path, sha256 = recorded
+        return path if sha256 is None or file_sha256(path) == sha256 else None
+
     def update_status(self, job_id: str, provider: str, status: str) -> bool:
         """Refresh a recorded job's last status (nothing when the job is not recorded)."""
         if not self.path.exists():
@@ -301,6 +310,14 @@ class JobIndex:
         query += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         rows = self._run(lambda conn: conn.execute(query, (*params, limit)).fetchall())
         return [_row(r) for r in rows]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _row(row: tuple[Any, ...]) -> IndexedJob:

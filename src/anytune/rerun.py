@@ -10,7 +10,6 @@ another provider (they are named in the returned notes).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,25 +26,16 @@ class Rerun:
     notes: tuple[str, ...] = ()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _source(entry: IndexedJob, file_id: str, index: JobIndex) -> Path:
     """Where to read ``file_id`` of ``entry``'s provider again."""
-    recorded = index.file_source(entry.provider, file_id)
-    if recorded is not None:
-        path, sha256 = recorded
-        if path.is_file() and (sha256 is None or _sha256(path) == sha256):
-            return path
+    path = index.unchanged_source(entry.provider, file_id)
+    if path is not None:
+        return path
     with Client(entry.provider, index=False, **dict(entry.connection)) as original:
         copy = original.provider.local_file(file_id)
     if copy is not None and copy.is_file():
         return copy
+    recorded = index.file_source(entry.provider, file_id)
     where = f" ({recorded[0]} changed or was removed since)" if recorded else ""
     raise NotFoundError(
         f"no local copy of {entry.provider} file {file_id}{where}",

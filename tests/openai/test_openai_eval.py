@@ -65,10 +65,9 @@ CHAT_SPEC = Path("/work/shared/openapi/openai-chat-and-models.json")
 def test_chat_completions_match_the_openapi_document(train: Path) -> None:
     import json
 
+    from anytune_openai.testing import TEST_API_KEY
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
     from openai_openapi import _nullable
-
-    from anytune_openai.testing import TEST_API_KEY
 
     doc = _nullable(json.loads(CHAT_SPEC.read_text()))
     op = doc["paths"]["/chat/completions"]["post"]
@@ -83,3 +82,19 @@ def test_chat_completions_match_the_openapi_document(train: Path) -> None:
     for schema, value in ((request, record.body), (response, record.response)):
         validator = Draft202012Validator({**schema, "components": doc["components"]})
         assert [e.message for e in validator.iter_errors(value)] == []
+
+
+def test_the_uploaded_source_is_checked_for_overlap(
+    provider: OpenAIProvider, train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANYTUNE_HOME", str(tmp_path / "home"))
+    client = Client(provider)  # records the upload's source in the job index
+    job = client.jobs.create(
+        model="gpt-4o-mini-2024-07-18", training_file=client.files.create(train).id
+    )
+    client.jobs.wait(job.id, interval=0)
+    with pytest.raises(DatasetError, match="contaminated"):
+        client.models.evaluate(job.id, train)
+    train.write_text(train.read_text().replace("Review 0:", "Review zero:"))  # changed since
+    report = client.models.evaluate(job.id, train, limit=1)
+    assert any("not checked for overlap" in w for w in report.warnings)

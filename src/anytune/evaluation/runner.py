@@ -61,13 +61,22 @@ def resolve(provider: Provider, model_or_job: str) -> Target:
 
 
 def training_path(provider: Provider, job: Job | None) -> Path | None:
-    """The job's training file on this machine, where the provider can give it."""
+    """The job's training file on this machine: the provider's copy, else the file anytune
+    uploaded it from (recorded in the job index), if unchanged since."""
     if job is None:
         return None
     try:
-        return provider.local_file(job.training_file)
+        found = provider.local_file(job.training_file)
     except AnytuneError:
-        return None
+        found = None
+    if found is None:  # where anytune uploaded it from, if it is unchanged since
+        from anytune.index import JobIndex
+
+        try:
+            found = JobIndex().unchanged_source(provider.name, job.training_file)
+        except AnytuneError:
+            found = None
+    return found
 
 
 def check_overlap(train: Path, file: Path, *, allow: bool) -> list[str]:
