@@ -272,7 +272,8 @@ class FileObject:
     id: str
     provider: str
     filename: str
-    bytes: int
+    bytes: int | None
+    """Size in bytes; None where the provider does not report it (Fireworks' datasets)."""
     created_at: int
     purpose: str = "fine-tune"
     status: str | None = None

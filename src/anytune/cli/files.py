@@ -27,7 +27,8 @@ def files() -> None:
 
 def _row(file: FileObject) -> str:
     return (
-        f"{file.id:<30} {file.bytes:>12,} B  {render.when(file.created_at):<24} "
+        f"{file.id:<30} {'?' if file.bytes is None else f'{file.bytes:,}':>12} B  "
+        f"{render.when(file.created_at):<24} "
         f"{file.purpose:<10} {file.filename}"
     )
 

@@ -126,5 +126,10 @@ def final_line(job: Job) -> str:
     return f"{job.id} {status_text(job.status)}{reason}"
 
 
+def file_size(file: FileObject) -> str:
+    """ "1,234 bytes", or "size unknown" where the provider reports none."""
+    return "size unknown" if file.bytes is None else f"{file.bytes:,} bytes"
+
+
 def file_line(file: FileObject) -> str:
-    return f"{file.id}  {file.filename}  {file.bytes} bytes  ({file.provider})"
+    return f"{file.id}  {file.filename}  {file_size(file)}  ({file.provider})"

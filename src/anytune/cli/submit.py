@@ -229,7 +229,7 @@ def check_file(
 
 def _upload(client: Client, path: Path) -> str:
     uploaded = client.files.create(path)
-    echo_err(f"Uploaded {path} as {uploaded.id} ({uploaded.bytes:,} bytes)")
+    echo_err(f"Uploaded {path} as {uploaded.id} ({render.file_size(uploaded)})")
     return uploaded.id
 
 

@@ -29,11 +29,9 @@ class FileConformance:
         assert isinstance(uploaded.created_at, int) and uploaded.created_at > 0
         fetched = provider.get_file(uploaded.id)
         assert isinstance(fetched, FileObject)
-        assert (fetched.id, fetched.bytes, fetched.filename) == (
-            uploaded.id,
-            size,
-            uploaded.filename,
-        )
+        assert (fetched.id, fetched.filename) == (uploaded.id, uploaded.filename)
+        # None: the provider does not report sizes (FileObject.bytes); never a wrong one.
+        assert fetched.bytes in (size, None)
         assert seen, "upload_file never reported progress"
         assert seen[-1] == (size, size)
         assert [done for done, _ in seen] == sorted(done for done, _ in seen)

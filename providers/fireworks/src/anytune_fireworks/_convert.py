@@ -327,15 +327,9 @@ def to_file(dataset: Any, provider: str, sha256: str | None = None) -> FileObjec
         id=dataset_id,
         provider=provider,
         filename=str(_field(dataset, "display_name") or dataset_id),
-        bytes=size_of(dataset_id),
+        bytes=None,  # Fireworks' Dataset reports no size
         created_at=timestamp(_field(dataset, "create_time")) or 0,
         purpose="fine-tune",
         status=str(_field(dataset, "state") or "").lower() or None,
         sha256=sha256,
     )
-
-
-def size_of(dataset_id: str) -> int:
-    """Fireworks datasets report no size; anytune's dataset ids end with it (see ``_files``)."""
-    tail = dataset_id.rsplit("-", 1)[-1]
-    return int(tail) if dataset_id.startswith("anytune-") and tail.isdigit() else 0

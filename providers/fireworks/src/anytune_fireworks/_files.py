@@ -3,7 +3,8 @@
 anytune names each dataset after its content: ``anytune-<sha256 prefix>-<size in bytes>``.
 That makes an upload exactly once by itself (a retry, or the same content uploaded again,
 finds the dataset by id; a create whose answer was lost is answered 409 ALREADY_EXISTS the
-next time), and it carries the size, which Fireworks' Dataset does not report.
+next time). Fireworks' Dataset reports no size: a dataset read back has ``bytes=None``
+(the id's size part only keeps ids of earlier anytune versions stable; it is never parsed).
 
 Files up to ``single_request_limit`` (Fireworks: 150 MB) go in one ``datasets.upload``
 request; larger ones through ``getUploadEndpoint``, a PUT of the bytes to the signed URL (plain
@@ -97,7 +98,8 @@ def upload(
             hint="check the file with anytune validate FILE -p fireworks",
             provider=provider.name,
         )
-    return FileObject(**{**existing.to_dict(), "sha256": digest})
+    # The one time the size is known: the bytes just uploaded.
+    return FileObject(**{**existing.to_dict(), "sha256": digest, "bytes": size})
 
 
 def _existing(provider: FireworksProvider, dataset_id: str) -> FileObject | None:

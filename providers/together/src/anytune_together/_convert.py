@@ -287,7 +287,7 @@ def to_file(item: Any, provider: str, sha256: str | None = None) -> FileObject:
         id=str(item.id),
         provider=provider,
         filename=str(_field(item, "filename") or ""),
-        bytes=int(_field(item, "bytes") or 0),
+        bytes=_size(_field(item, "bytes")),
         created_at=int(_field(item, "created_at") or 0),
         purpose=str(_field(item, "purpose") or "fine-tune"),
         status=str(status).lower() if status else None,
@@ -300,3 +300,8 @@ def fingerprint(job: Job | Mapping[str, Any]) -> tuple[Any, ...]:
     and no metadata: the files, the model, the suffix and the epochs (see ``_create``)."""
     get = job.get if isinstance(job, Mapping) else lambda k: getattr(job, k)
     return (get("model"), get("training_file"), get("validation_file") or None, get("suffix"))
+
+
+def _size(value: Any) -> int | None:
+    """Together reports ``bytes`` (0 while an upload is being registered); None if absent."""
+    return None if value is None else int(value)
