@@ -200,3 +200,33 @@ def test_export_profile_vllm_refuses_what_vllm_cannot_load(
     assert provider.validate_spec(ok, check_files=False).options["export_profile"] == "vllm"
     shown = CliRunner().invoke(cli, ["providers", "local"])
     assert "export_profile" in shown.output
+
+
+def test_gguf_greedy_tokens_equal_transformers(full_embeddings: Path, tmp_path: Path) -> None:
+    import torch
+    from ggufforward import GGUFLlama
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    export_adapter(full_embeddings, "gguf", tmp_path / "g", name="s", gguf_type="f32")
+    export_adapter(full_embeddings, "merged", tmp_path / "m")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "m")
+    gguf_model = GGUFLlama(tmp_path / "g" / "s.f32.gguf")
+    for review in ("it was great.", "it was awful.", "Review 7: boring and poor"):
+        messages = [
+            {"role": "system", "content": "Answer positive or negative."},
+            {"role": "user", "content": review},
+        ]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            expected_logits = model(torch.tensor([ids])).logits[0].numpy()
+            out = model.generate(
+                torch.tensor([ids]),
+                max_new_tokens=4,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        np_logits = gguf_model.logits(ids)
+        assert abs(np_logits - expected_logits).max() < 1e-3
+        assert gguf_model.greedy(ids, 4) == out[0, len(ids) :].tolist()
