@@ -12,11 +12,14 @@ import json
 import os
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anytune_local.processes import die_with_parent
 from anytune_local.reporter import StoreReporter
 from anytune_local.store import Store
+
+if TYPE_CHECKING:
+    from anytune_local.recipe import Reporter
 
 OOM_HINT = (
     "try a smaller batch_size or max_length (option), gradient_accumulation_steps to keep the "
@@ -29,18 +32,20 @@ def run_training(store: Store, job_id: str, request_path: Path, result_path: Pat
     die_with_parent()
     rank = int(os.environ.get("RANK", "0"))
     reporter = StoreReporter(store, job_id, primary=rank == 0, parent_pid=os.getppid())
-    outcome = _train(request_path, reporter)
+    outcome = train_request(request_path, reporter)
     # Queued reports (a store lock held during training) are written before the supervisor
     # reads the result, so the checkpoints it resumes from are all recorded.
     reporter.flush()
     if rank == 0:
-        _write(result_path, outcome)
+        write_outcome(result_path, outcome)
     elif not outcome["ok"]:
-        _write(result_path.with_name(f"result-rank{rank}.json"), outcome)
+        write_outcome(result_path.with_name(f"result-rank{rank}.json"), outcome)
     return 0 if outcome["ok"] else 1
 
 
-def _train(request_path: Path, reporter: StoreReporter) -> dict[str, Any]:
+def train_request(request_path: Path, reporter: Reporter) -> dict[str, Any]:
+    """Run the recipe on the request at ``request_path``; how it ended, as JSON values (never
+    raises). The one wrapper around the recipe: the local worker and ``run_spec`` use it."""
     try:
         from anytune_local.recipe import TrainingFailure, TrainRequest, train
     except Exception as exc:
@@ -83,7 +88,7 @@ def _out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in str(exc).lower()
 
 
-def _write(path: Path, outcome: dict[str, Any]) -> None:
+def write_outcome(path: Path, outcome: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(outcome), encoding="utf-8")
     os.replace(tmp, path)

@@ -1,0 +1,55 @@
+"""The Ray provider's options: the local recipe's (same names, same defaults, same checks)
+plus where the job runs on the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from anytune_local.options import OPTION_SPECS as LOCAL_OPTION_SPECS
+from anytune_local.options import check_ranges
+
+from anytune.errors import InvalidArgumentError
+from anytune.provider import OptionSpec
+
+NAME = "ray"
+
+RAY_OPTION_SPECS: dict[str, OptionSpec] = {
+    "num_workers": OptionSpec(
+        int, 1, "training processes, started by torchrun inside the job (one per GPU)"
+    ),
+    "num_cpus": OptionSpec(float, 1.0, "CPUs the job reserves on its node"),
+    "num_gpus": OptionSpec(float, 0.0, "GPUs the job reserves on its node (num_workers uses them)"),
+    "memory": OptionSpec(int, 0, "bytes of memory the job reserves (0: no reservation)"),
+    "install": OptionSpec(
+        bool,
+        False,
+        "runtime_env installs this client's anytune-local version on the cluster (else the "
+        "cluster's Python must have it)",
+    ),
+    "python": OptionSpec(str, "python", "the Python executable on the cluster's nodes"),
+}
+
+# nproc_per_node is the local scheduler's name for num_workers.
+OPTION_SPECS: dict[str, OptionSpec] = {
+    **{k: v for k, v in LOCAL_OPTION_SPECS.items() if k != "nproc_per_node"},
+    **RAY_OPTION_SPECS,
+}
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """The local recipe's ranges, then the cluster's resources."""
+    check_ranges({k: v for k, v in options.items() if k in LOCAL_OPTION_SPECS})
+    for name in ("num_workers",):
+        if int(options.get(name) or 0) < 1:
+            raise InvalidArgumentError(f"option {name} must be >= 1", provider=NAME)
+    for name in ("num_cpus", "num_gpus", "memory"):
+        if float(options.get(name) or 0) < 0:
+            raise InvalidArgumentError(f"option {name} must be >= 0", provider=NAME)
+
+
+def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """What the recipe reads (``nproc_per_node`` is how it learns the process count)."""
+    recipe = {k: v for k, v in options.items() if k in LOCAL_OPTION_SPECS}
+    recipe["nproc_per_node"] = int(options.get("num_workers") or 1)
+    return recipe

@@ -1,0 +1,209 @@
+"""``--provider ray``: the local provider's recipe as Ray jobs, through the dashboard's Job
+Submission REST API (httpx only: ``anytune status`` imports neither Ray nor torch).
+
+One anytune job is one or more Ray submissions (``<job>-r<n>``: ``resume`` makes the next);
+the client keeps that mapping in ``records``. Each submission runs
+``python -m anytune_local.run_spec`` (torchrun with ``num_workers`` processes when more than
+one) on a node with the job's resources; files, events, checkpoints and the adapter live in
+``storage`` (see ``anytune_ray.storage``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from anytune import config
+from anytune.errors import ConfigurationError, ConflictError, InvalidArgumentError, NotFoundError
+from anytune.provider import Capabilities, ProgressCallback, Provider
+from anytune.spec import ValidatedSpec
+from anytune.types import Checkpoint, Event, FileObject, Job
+from anytune_ray import runs
+from anytune_ray.events import read_events
+from anytune_ray.options import OPTION_SPECS, check_options
+from anytune_ray.records import JobRow, Records
+from anytune_ray.rest import RayJobs
+from anytune_ray.storage import Storage
+
+
+class RayProvider(Provider):
+    name = "ray"
+    capabilities = Capabilities(
+        pause_resume=True,
+        checkpoints=True,
+        methods=frozenset({"supervised", "dpo"}),
+        file_management=True,
+    )
+    option_specs = OPTION_SPECS
+    default_poll_interval = 5.0
+    connection_options = ("address", "storage")
+
+    def __init__(
+        self,
+        address: str | None = None,
+        storage: str | None = None,
+        headers: str | Mapping[str, str] | None = None,
+        home: str | Path | None = None,
+        timeout: float | str | None = None,
+    ) -> None:
+        address = address or os.environ.get("RAY_ADDRESS")
+        if not address:
+            raise ConfigurationError(
+                "the Ray provider needs the cluster's dashboard address",
+                hint="set RAY_ADDRESS=http://HEAD:8265 or pass -P address=http://HEAD:8265",
+                provider=self.name,
+            )
+        storage = storage or os.environ.get("ANYTUNE_RAY_STORAGE")
+        if not storage:
+            raise ConfigurationError(
+                "the Ray provider needs storage every node can read",
+                hint="pass -P storage=/shared/path (or s3://bucket/prefix), or set "
+                "ANYTUNE_RAY_STORAGE",
+                provider=self.name,
+            )
+        self.address = address.rstrip("/")
+        self.storage = Storage(storage)
+        self.rest = RayJobs(
+            self.address,
+            headers=_headers(headers if headers is not None else os.environ.get("RAY_JOB_HEADERS")),
+            timeout=float(timeout) if timeout is not None else 30.0,
+        )
+        self.records = Records(Path(home) if home else config.home() / "ray")
+
+    def __repr__(self) -> str:
+        return f"RayProvider(address={self.address!r}, storage={self.storage.uri!r})"
+
+    def close(self) -> None:
+        self.rest.close()
+
+    # -- files ----------------------------------------------------------------------------
+    def upload_file(
+        self, path: Path, *, purpose: str = "fine-tune", progress: ProgressCallback | None = None
+    ) -> FileObject:
+        return self.storage.upload(Path(path), purpose=purpose, progress=progress)
+
+    def get_file(self, file_id: str) -> FileObject:
+        return self.storage.get_file(file_id)
+
+    def list_files(self, *, purpose: str | None = None, limit: int = 100) -> list[FileObject]:
+        found = [f for f in self.storage.list_files() if purpose is None or f.purpose == purpose]
+        return found[:limit]
+
+    def delete_file(self, file_id: str) -> None:
+        self.storage.delete_file(file_id)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def check_spec(self, spec: ValidatedSpec) -> None:
+        check_options(spec.options)
+        self.storage.local_path(self.storage.root)  # training needs mounted storage
+        workers = int(spec.options.get("num_workers") or 1)
+        accumulation = int(spec.options.get("gradient_accumulation_steps") or 1)
+        batch = spec.hyperparameters.batch_size
+        if isinstance(batch, int) and batch % (workers * accumulation):
+            raise InvalidArgumentError(
+                f"batch_size={batch} does not split evenly over num_workers={workers} x "
+                f"gradient_accumulation_steps={accumulation}",
+                hint=f"use a multiple of {workers * accumulation}, or batch_size=auto",
+                provider=self.name,
+            )
+
+    def check_files(self, spec: ValidatedSpec) -> None:
+        for file_id in (spec.training_file, spec.validation_file):
+            if file_id:
+                self.storage.get_file(file_id)
+
+    def submit_job(self, spec: ValidatedSpec) -> Job:
+        return self.submit_request(spec, secrets.token_hex(12))
+
+    def submit_request(self, spec: ValidatedSpec, request_id: str) -> Job:
+        """Create the job for ``request_id`` (client-generated): calling this again with the
+        same id, after an answer was lost, finds the same job and the same Ray submission."""
+        job_id = f"ftjob-ray-{request_id}"
+        stored = spec.to_dict()
+        model = spec.model
+        if model.startswith((".", "/", "~")) or Path(model).is_dir():
+            stored["base_model"] = str(Path(model).expanduser().resolve())
+        self.records.insert(
+            job_id, address=self.address, storage=self.storage.uri, spec=json.dumps(stored)
+        )
+        row = self._row(job_id)
+        runs.start(self, row, 0, resume_from=None)
+        return self.get_job(job_id)
+
+    def get_job(self, job_id: str) -> Job:
+        return runs.to_job(self, self._row(job_id))
+
+    def list_jobs(self, *, limit: int = 20) -> list[Job]:
+        rows = self.records.recent(self.address, limit)
+        if not rows:
+            return []
+        infos = {str(i.get("submission_id")): i for i in self.rest.list()}
+        return [runs.to_job(self, row, info=infos.get(row.submission_id())) for row in rows]
+
+    def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
+        row = self._row(job_id)
+        return read_events(self.storage, job_id, row.runs, after)
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        return runs.checkpoints(self, self._row(job_id))
+
+    def cancel_job(self, job_id: str) -> Job:
+        job = self.get_job(job_id)
+        if job.is_terminal or str(job.status) == "paused":
+            raise ConflictError(
+                f"job {job_id} is {job.status}; only queued or running jobs can be cancelled",
+                provider=self.name,
+            )
+        self.rest.stop(self._row(job_id).submission_id())
+        return self.get_job(job_id)
+
+    def pause_job(self, job_id: str) -> Job:
+        return runs.pause(self, self._row(job_id))
+
+    def resume_job(self, job_id: str) -> Job:
+        return runs.resume(self, self._row(job_id))
+
+    def download(self, job_id: str, destination: Path) -> list[str]:
+        """Copy a succeeded job's PEFT adapter from storage to ``destination``."""
+        job = self.get_job(job_id)
+        if str(job.status) != "succeeded" or not job.fine_tuned_model:
+            raise ConflictError(
+                f"job {job_id} is {job.status}; only a succeeded job has an adapter to download",
+                provider=self.name,
+            )
+        return self.storage.download_dir(runs.adapter_path(self, job_id), Path(destination))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _row(self, job_id: str) -> JobRow:
+        row = self.records.get(job_id)
+        if row is None or row.address != self.address:
+            raise NotFoundError(
+                f"no Ray job {job_id!r} was created from this machine for {self.address}",
+                provider=self.name,
+            )
+        return row
+
+    def entrypoint(self, argv: list[str]) -> str:
+        return shlex.join(argv)
+
+
+def _headers(value: str | Mapping[str, str] | None) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ConfigurationError(
+            "the Ray auth headers are not a JSON object",
+            hint='pass -P headers=\'{"Authorization": "Bearer ..."}\' (or RAY_JOB_HEADERS)',
+            provider="ray",
+        )
+    return {str(k): str(v) for k, v in data.items()}

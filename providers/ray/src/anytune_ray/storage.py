@@ -1,0 +1,225 @@
+"""Where a Ray job's files live: a location every node and the client can reach
+(``-P storage=URI``: a shared path, or ``s3://`` / ``gs://`` and the rest of fsspec).
+
+Layout under the root::
+
+    files/<file-id>.jsonl, files/<file-id>.json   content-addressed uploads (sha256) + metadata
+    jobs/<job>/runs/<n>/                          one Ray submission: request.json,
+                                                  events.jsonl, control, result*.json
+    jobs/<job>/checkpoints/checkpoint-<step>/     Trainer checkpoints (all runs of the job)
+    jobs/<job>/adapter/                           the final PEFT adapter
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from anytune.errors import ConfigurationError, NotFoundError, StorageError
+from anytune.provider import ProgressCallback
+from anytune.types import FileObject
+
+NAME = "ray"
+CHUNK = 1 << 20
+
+
+class Storage:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        fs, root = fsspec.core.url_to_fs(uri)
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = root.rstrip("/")
+        self.local = isinstance(fs, LocalFileSystem)
+        if self.local:
+            self.root = os.path.abspath(self.root)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def public(self, path: str) -> str:
+        """The URI users see (a plain path for a shared directory)."""
+        return path if self.local else self.fs.unstrip_protocol(path)
+
+    def local_path(self, path: str) -> Path:
+        """``path`` as the training process opens it: the recipe reads and writes files, so
+        training needs storage that every node mounts."""
+        if not self.local:
+            raise ConfigurationError(
+                f"training needs storage mounted on every node; {self.uri} is not a path",
+                hint="use -P storage=/shared/path (NFS, a mounted bucket); s3:// and gs:// "
+                "storage holds files and downloads, but training from it is not built yet",
+                provider=NAME,
+            )
+        return Path(path)
+
+    # -- files ----------------------------------------------------------------------------
+    def upload(
+        self, source: Path, *, purpose: str, progress: ProgressCallback | None
+    ) -> FileObject:
+        size = source.stat().st_size
+        digest = hashlib.sha256()
+        with source.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+        file_id = f"file-{sha[:24]}"
+        data = self.path("files", f"{file_id}.jsonl")
+        if not self.fs.exists(data):
+            self.fs.makedirs(self.path("files"), exist_ok=True)
+            partial = f"{data}.{os.getpid()}.partial"
+            done = 0
+            with source.open("rb") as handle, self.fs.open(partial, "wb") as out:
+                for chunk in iter(lambda: handle.read(CHUNK), b""):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, size)
+            self.fs.mv(partial, data)
+        meta = FileObject(
+            id=file_id,
+            provider=NAME,
+            filename=source.name,
+            bytes=size,
+            created_at=int(time.time()),
+            purpose=purpose,
+            status="processed",
+            sha256=sha,
+        )
+        self.write_json(self.path("files", f"{file_id}.json"), meta.to_dict())
+        if progress:
+            progress(size, size)
+        return meta
+
+    def get_file(self, file_id: str) -> FileObject:
+        if not file_id.startswith("file-") or "/" in file_id:
+            raise NotFoundError(f"no file {file_id!r} in {self.uri}", provider=NAME)
+        data = self.read_json(self.path("files", f"{file_id}.json"))
+        if data is None or not self.fs.exists(self.file_data(file_id)):
+            raise NotFoundError(f"no file {file_id!r} in {self.uri}", provider=NAME)
+        return FileObject.from_dict(data)
+
+    def file_data(self, file_id: str) -> str:
+        return self.path("files", f"{file_id}.jsonl")
+
+    def list_files(self) -> list[FileObject]:
+        try:
+            names = self.fs.ls(self.path("files"), detail=False)
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            if str(name).endswith(".json"):
+                data = self.read_json(str(name))
+                if data is not None:
+                    found.append(FileObject.from_dict(data))
+        return found
+
+    def delete_file(self, file_id: str) -> None:
+        self.get_file(file_id)
+        self.fs.rm(self.file_data(file_id))
+        self.fs.rm(self.path("files", f"{file_id}.json"))
+
+    # -- small JSON files -----------------------------------------------------------------
+    def read_json(self, path: str) -> Any:
+        try:
+            with self.fs.open(path, "rb") as handle:
+                return json.loads(handle.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"{self.public(path)}: cannot read: {exc}", path=path) from None
+
+    def write_json(self, path: str, data: Any) -> None:
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with self.fs.open(tmp, "wb") as out:
+            out.write(json.dumps(data, sort_keys=True).encode())
+        self.fs.mv(tmp, path)
+
+    def write_text(self, path: str, text: str) -> None:
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path, "wb") as out:
+            out.write(text.encode())
+
+    def append_line(self, path: str, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self.local:
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(line)
+            return
+        # Object stores have no append: rewrite (events files are small; the client writes
+        # only a few lines per run).
+        old = b""
+        if self.fs.exists(path):
+            with self.fs.open(path, "rb") as handle:
+                old = handle.read()
+        with self.fs.open(path, "wb") as out:
+            out.write(old + line.encode())
+
+    def read_from(self, path: str, offset: int) -> bytes:
+        """The bytes of ``path`` from ``offset`` on (b"" when missing)."""
+        try:
+            with self.fs.open(path, "rb") as handle:
+                handle.seek(offset)
+                return bytes(handle.read())
+        except FileNotFoundError:
+            return b""
+
+    def byte_before(self, path: str, offset: int) -> bytes:
+        if offset == 0:
+            return b"\n"
+        data = b""
+        try:
+            with self.fs.open(path, "rb") as handle:
+                handle.seek(offset - 1)
+                data = bytes(handle.read(1))
+        except FileNotFoundError:
+            pass
+        return data
+
+    # -- directories ----------------------------------------------------------------------
+    def checkpoint_dirs(self, job_id: str) -> list[tuple[int, str, float]]:
+        """(step, path, mtime) of ``jobs/<job>/checkpoints/checkpoint-<step>``, oldest step first."""
+        try:
+            entries = self.fs.ls(self.path("jobs", job_id, "checkpoints"), detail=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            step = name.removeprefix("checkpoint-")
+            if (
+                entry.get("type") == "directory"
+                and name.startswith("checkpoint-")
+                and step.isdigit()
+            ):
+                mtime = entry.get("mtime") or entry.get("created") or time.time()
+                found.append((int(step), str(entry["name"]).rstrip("/"), float(mtime)))
+        return sorted(found)
+
+    def download_dir(self, path: str, dest: Path) -> list[str]:
+        """Copy the directory ``path`` to ``dest`` (written beside it, then moved in)."""
+        if not self.fs.isdir(path):
+            raise NotFoundError(f"{self.public(path)} does not exist", provider=NAME)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        self.fs.get(path.rstrip("/") + "/", str(staging), recursive=True)
+        written = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        if dest.exists():
+            if any(dest.iterdir()):
+                raise StorageError(
+                    f"{dest} is not empty", path=str(dest), hint="choose an empty directory"
+                )
+            dest.rmdir()
+        staging.rename(dest)
+        return written
