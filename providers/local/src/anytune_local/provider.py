@@ -41,7 +41,7 @@ from anytune.provider import (
     ValidatedSpec,
     validate_options,
 )
-from anytune.types import Checkpoint, Event, FileObject, Job, status_phrase
+from anytune.types import Checkpoint, Event, FileObject, Job
 from anytune_local import checkpoints, files, processes, scheduler
 from anytune_local.convert import to_job
 from anytune_local.files import file_object, store_file
@@ -346,17 +346,10 @@ class LocalProvider(ModelUse, Provider):
         """Reply with a fine-tuned adapter (its path, or the job id) or a plain model."""
         from anytune_local import recipe
 
-        if model.startswith("ftjob-"):
-            job = self.get_job(model)
-            if not job.fine_tuned_model:
-                raise ConflictError(
-                    f"job {model} has no fine-tuned model: it {status_phrase(job.status)}"
-                )
-            model = job.fine_tuned_model
-        check_model(model)
+        path = self.model_path(model)  # a job id: its adapter (one rule, in ModelUse)
         with _recipe_errors(self.name):
             reply: str = recipe.generate(
-                resolve_model(model), [dict(m) for m in messages], max_new_tokens=max_new_tokens
+                path, [dict(m) for m in messages], max_new_tokens=max_new_tokens
             )
         return reply
 
