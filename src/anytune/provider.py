@@ -355,9 +355,10 @@ class Provider(abc.ABC):
         provider keeps files elsewhere (``anytune eval``'s contamination check, ``rerun``)."""
         return None
 
-    def download(self, job_id: str, destination: Path) -> list[str]:
-        """Copy a finished job's fine-tuned model (a PEFT adapter) to ``destination`` on this
-        machine (``anytune download``); returns the paths written, relative to it."""
+    def download(self, job_id: str, directory: Path) -> Path:
+        """Bring a succeeded job's fine-tuned model to ``directory`` on this machine
+        (``anytune download``); returns the path written (the adapter's directory, or the
+        provider's archive in it)."""
         raise self._unsupported("downloading a fine-tuned model")
 
     def close(self) -> None:  # noqa: B027 -- optional hook, most providers hold nothing

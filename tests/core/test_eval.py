@@ -201,3 +201,10 @@ def test_cli_eval_writes_markdown_and_json(tmp_path: Path, monkeypatch: pytest.M
     )
     assert contaminated.exit_code != 0 and "contaminated" in contaminated.output
     assert "Traceback" not in contaminated.output
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    from anytune.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="no such file"):
+        evaluate(Oracle(), "ft:x", tmp_path / "missing.jsonl")

@@ -12,7 +12,7 @@ from typing import Any
 
 from anytune.dataset.reader import load_records
 from anytune.dataset.rules import CHAT, example_problem
-from anytune.errors import DatasetError
+from anytune.errors import DatasetError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def _text(content: Any) -> str:
 def load_examples(path: str | Path, *, limit: int | None = None) -> list[EvalExample]:
     """Every chat line of ``path`` (the first ``limit``). Problems: ``DatasetError`` listing
     each bad line as ``file:line: what``."""
+    if not Path(path).is_file():
+        raise NotFoundError(f"{path}: no such file", hint="pass the held-out chat JSONL file")
     problems: list[str] = []
     examples: list[EvalExample] = []
     for lineno, record in load_records(path):
