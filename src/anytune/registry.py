@@ -28,6 +28,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "local": "anytune-local",
     "together": "anytune-together",
     "fireworks": "anytune-fireworks",
+    "ray": "anytune-ray",
 }
 
 ProviderFactory = Callable[..., "Provider"]

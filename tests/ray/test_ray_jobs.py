@@ -71,8 +71,19 @@ def test_job_trains_reports_checkpoints_and_downloads(
     assert "train_loss" in checkpoints[-1].metrics
 
     destination = tmp_path / "downloaded"
-    files = ray_provider.download(job.id, destination)
-    assert "adapter_config.json" in files
+    assert ray_provider.download(job.id, destination) == destination
+    assert (destination / "adapter_model.safetensors").is_file()
+    # The same through the CLI, which finds the job's provider and settings in the index.
+    from click.testing import CliRunner
+
+    from anytune.cli import cli
+
+    again = tmp_path / "again"
+    argv = ["download", job.id, str(again), "-p", "ray", "-P", f"address={ray_provider.address}"]
+    argv += ["-P", f"storage={ray_provider.storage.uri}"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    assert (again / "adapter_config.json").is_file()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 

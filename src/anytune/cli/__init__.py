@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "anytune.cli.plot:plot",
         "Draw a job's loss curves (anytune[plot]).",
     ),
+    "download": (
+        "anytune.cli.download:download",
+        "Download a job's fine-tuned model (PEFT adapter).",
+    ),
     "export": (
         "anytune.cli.export:export",
         "Write a fine-tuned model for vLLM, Ollama, llama.cpp (GGUF) or as files.",

@@ -167,15 +167,16 @@ class RayProvider(Provider):
     def resume_job(self, job_id: str) -> Job:
         return runs.resume(self, self._row(job_id))
 
-    def download(self, job_id: str, destination: Path) -> list[str]:
-        """Copy a succeeded job's PEFT adapter from storage to ``destination``."""
+    def download(self, job_id: str, directory: Path) -> Path:
+        """Copy a succeeded job's PEFT adapter from storage to ``directory`` (new or empty)."""
         job = self.get_job(job_id)
         if str(job.status) != "succeeded" or not job.fine_tuned_model:
             raise ConflictError(
                 f"job {job_id} is {job.status}; only a succeeded job has an adapter to download",
                 provider=self.name,
             )
-        return self.storage.download_dir(runs.adapter_path(self, job_id), Path(destination))
+        self.storage.download_dir(runs.adapter_path(self, job_id), Path(directory))
+        return Path(directory)
 
     # -- helpers --------------------------------------------------------------------------
     def _row(self, job_id: str) -> JobRow:

@@ -68,7 +68,8 @@ class RayJobs:
         response = self._send("POST", "/api/jobs/", json=dict(body))
         if response.status_code >= 400 and "already exists" in response.text:
             raise SubmissionExists(f"submission {body.get('submission_id')} exists", provider=NAME)
-        return self._json(response, "submit a job")
+        data: dict[str, Any] = self._json(response, "submit a job")
+        return data
 
     def ensure_submitted(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Submit ``body`` (which carries its ``submission_id``) exactly once: a POST whose
@@ -82,10 +83,12 @@ class RayJobs:
             except SubmissionExists:
                 return self.info(submission_id)
 
-        return retry_transient(attempt, attempts=self.attempts)
+        found: dict[str, Any] = retry_transient(attempt, attempts=self.attempts)
+        return found
 
     def info(self, submission_id: str) -> dict[str, Any]:
-        return self._get(f"/api/jobs/{submission_id}", f"read job {submission_id}")
+        data: dict[str, Any] = self._get(f"/api/jobs/{submission_id}", f"read job {submission_id}")
+        return data
 
     def list(self) -> list[dict[str, Any]]:
         data = self._get("/api/jobs/", "list jobs")

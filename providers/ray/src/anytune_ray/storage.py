@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
+import fsspec  # type: ignore[import-untyped]
+from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
 
 from anytune.errors import ConfigurationError, NotFoundError, StorageError
 from anytune.provider import ProgressCallback
