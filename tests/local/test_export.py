@@ -230,3 +230,17 @@ def test_gguf_greedy_tokens_equal_transformers(full_embeddings: Path, tmp_path: 
         np_logits = gguf_model.logits(ids)
         assert abs(np_logits - expected_logits).max() < 1e-3
         assert gguf_model.greedy(ids, 4) == out[0, len(ids) :].tolist()
+
+
+def test_gguf_without_the_package_names_the_extra(
+    lora: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from anytune.errors import ConfigurationError
+
+    monkeypatch.setitem(sys.modules, "gguf", None)
+    with pytest.raises(ConfigurationError, match="needs the gguf package") as err:
+        export_adapter(lora, "gguf", tmp_path / "g")
+    assert err.value.hint == "pip install 'anytune-local[gguf]'"
+    assert not (tmp_path / "g" / "merged").exists()

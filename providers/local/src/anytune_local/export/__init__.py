@@ -143,8 +143,9 @@ def export_ollama(info: AdapterInfo, out: Path, name: str) -> ExportResult:
 
 
 def export_gguf(info: AdapterInfo, out: Path, name: str, kind: str) -> ExportResult:
-    from anytune_local.export.gguf_file import write_gguf
+    from anytune_local.export.gguf_file import require_gguf, write_gguf
 
+    require_gguf()  # before the merge, which takes a while
     merged = out / "merged"
     _merge(info, merged)
     path = write_gguf(merged, out / f"{name}.{kind}.gguf", kind=kind)

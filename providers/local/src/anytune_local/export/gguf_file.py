@@ -17,10 +17,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from anytune.errors import InvalidArgumentError
+from anytune.errors import ConfigurationError, InvalidArgumentError
 
 LLAMA_TYPES = frozenset({"llama", "mistral"})
 GGUF_TYPES = ("f16", "f32")
+
+
+def require_gguf() -> None:
+    """``ConfigurationError`` naming the extra when the ``gguf`` package is missing."""
+    try:
+        import gguf  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            "GGUF export needs the gguf package, which is not installed",
+            hint="pip install 'anytune-local[gguf]'",
+            provider="local",
+        ) from exc
 
 
 def permute(weights: Any, n_head: int, n_head_kv: int | None) -> Any:
@@ -61,6 +73,7 @@ def _tokens(model_dir: Path, vocab_size: int) -> tuple[list[str], list[int]]:
 
 def write_gguf(model_dir: Path, target: Path, *, kind: str = "f16") -> Path:
     """``model_dir`` (a merged HF model directory) as the GGUF file ``target``."""
+    require_gguf()
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
