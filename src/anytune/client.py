@@ -62,12 +62,16 @@ class Client:
             self._connection: dict[str, Any] = {}
         else:
             self.provider = registry.create(provider, **provider_options)
-            names = set(getattr(self.provider, "connection_options", ()))
+            # Never a secret, even one a provider lists as a connection option by mistake.
+            names = set(getattr(self.provider, "connection_options", ())) - set(
+                getattr(self.provider, "secret_connection_options", ())
+            )
             # Also what the provider took from its environment (e.g. OPENAI_BASE_URL), so a
             # recorded job is reached at the same backend from a shell without that variable.
             found = {k: getattr(self.provider, k, None) for k in sorted(names)}
             self._connection = {k: v for k, v in found.items() if v is not None}
             self._connection.update((k, v) for k, v in provider_options.items() if k in names)
+        _remember_secrets(self.provider)
         if index is True:
             self._index: JobIndex | None = JobIndex()
         else:
@@ -390,3 +394,14 @@ def __getattr__(name: str) -> Any:
 
         return getattr(async_client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _remember_secrets(provider: Provider) -> None:
+    """Tell ``anytune.secrets`` the provider's secret values, so that nothing this process
+    prints (the CLI scrubs its output with ``scrub_known``) shows them."""
+    from anytune import secrets
+
+    values = getattr(provider, "secret_values", None)
+    if callable(values):
+        minimum = int(getattr(provider, "secret_min_length", secrets.MIN_LENGTH))
+        secrets.remember(values(), minimum=minimum)

@@ -160,6 +160,13 @@ class Provider(abc.ABC):
     connection_options: ClassVar[tuple[str, ...]] = ()
     """Constructor options (never secrets) that the job index keeps so that ``anytune status
     JOB`` can reach the same backend later, e.g. ``("base_url",)``."""
+    secret_connection_options: ClassVar[tuple[str, ...]] = ()
+    """Constructor options that are secrets (API keys, Fireworks' account id): the core never
+    records them (the job index drops them even if listed in ``connection_options``) and
+    never prints their values (``scrub``, and the CLI's output). ``secret_values`` reads
+    them from the instance."""
+    secret_min_length: ClassVar[int] = 6
+    """Secrets shorter than this are not scrubbed (see ``anytune.secrets.MIN_LENGTH``)."""
 
     # -- files ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -360,6 +367,22 @@ class Provider(abc.ABC):
         (``anytune download``); returns the path written (the adapter's directory, or the
         provider's archive in it)."""
         raise self._unsupported("downloading a fine-tuned model")
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The values this instance holds for ``secret_connection_options`` (given or read
+        from the environment): the attribute of each name, or of ``_`` + the name."""
+        found = []
+        for name in self.secret_connection_options:
+            value = getattr(self, name, None) or getattr(self, "_" + name, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+        return tuple(found)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without this provider's secrets (for the messages of translated errors)."""
+        from anytune.secrets import scrub
+
+        return scrub(text, self.secret_values(), minimum=self.secret_min_length)
 
     def close(self) -> None:  # noqa: B027 -- optional hook, most providers hold nothing
         """Release connections. Safe to call twice."""

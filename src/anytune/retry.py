@@ -1,11 +1,14 @@
 """The one retry policy: exponential backoff with jitter on TransientError, honouring the
-provider's Retry-After, bounded by attempts and an optional monotonic deadline."""
+provider's Retry-After (``parse_retry_after`` reads it from a response's headers), bounded by
+attempts and an optional monotonic deadline."""
 
 from __future__ import annotations
 
+import email.utils
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from anytune.errors import TransientError
@@ -14,6 +17,31 @@ T = TypeVar("T")
 
 DEFAULT_ATTEMPTS = 6
 MAX_BACKOFF = 30.0
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date),
+    never negative; None when the headers say nothing usable. Providers put it in
+    ``TransientError.retry_after``, which ``backoff_delay`` honours."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            if divisor != 1.0:
+                continue
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None
 
 
 def backoff_delay(

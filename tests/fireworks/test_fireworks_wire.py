@@ -55,7 +55,7 @@ def test_every_answer_parses_into_the_sdk_types(
     tmp_path: Path,
 ) -> None:
     big = FireworksProvider(
-        api_key=fireworks._api_key, account_id=fireworks._account, base_url=fireworks.base_url,
+        api_key=fireworks._api_key, account_id=fireworks._account_id, base_url=fireworks.base_url,
         single_request_limit=10,
     )  # fmt: skip
     file_id = fireworks.upload_file(fw_train).id

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from anytune_openai import OpenAIProvider
-from anytune_openai._errors import parse_retry_after, scrub
 from anytune_openai.testing import TEST_API_KEY as KEY
 from anytune_openai.testing import FakeOpenAIServer
 
 from anytune.errors import AnytuneError
 from anytune.polling import wait
+from anytune.retry import parse_retry_after
+from anytune.secrets import scrub
 from anytune.types import JobSpec
 
 MODEL = "gpt-4o-mini-2024-07-18"

@@ -44,6 +44,9 @@ _SECRET_PATTERNS = [
 
 def redact(text: str) -> str:
     """Remove API keys and other secrets from text about to be shown or logged."""
+    from anytune.secrets import scrub_known  # the providers' declared secrets (Client)
+
+    text = scrub_known(text)
     for name, value in os.environ.items():
         if value and len(value) >= 6 and _SECRET_ENV.search(name):
             text = text.replace(value, "***")

@@ -9,15 +9,14 @@ does not own them yet -- see the README's contract gaps.)
 
 from __future__ import annotations
 
-import email.utils
-import math
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from anytune import errors
+from anytune.retry import parse_retry_after
+from anytune.secrets import scrub
 
 KEYS_URL = "https://app.fireworks.ai/settings/users/api-keys"
 
@@ -31,36 +30,8 @@ class ErrorContext:
     timeout: float | None = None
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            if not secret or len(secret) < 3:
-                continue
-            text = text.replace(secret, "***")
-            for piece in (secret[:12], secret[-12:]):
-                if len(piece) >= 10 and piece in text:
-                    text = text.replace(piece, "***")
-        return text
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lowered.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            if divisor != 1.0:
-                continue
-            try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
+        # Account ids are short by nature: scrubbed from 3 characters on.
+        return scrub(text, self.secrets, minimum=3)
 
 
 def server_message(body: Any, fallback: str) -> str:

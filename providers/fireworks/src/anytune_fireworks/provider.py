@@ -93,6 +93,8 @@ class FireworksProvider(Provider):
     )
     option_specs: ClassVar[Mapping[str, OptionSpec]] = _spec.OPTIONS
     connection_options: ClassVar[tuple[str, ...]] = ("base_url",)
+    secret_connection_options: ClassVar[tuple[str, ...]] = ("api_key", "account_id")
+    secret_min_length: ClassVar[int] = 3
     default_poll_interval: ClassVar[float] = 10.0
 
     def __init__(
@@ -106,7 +108,7 @@ class FireworksProvider(Provider):
         single_request_limit: int | str | None = None,
     ):
         self._api_key = api_key or os.environ.get(self.key_env) or None
-        self._account = account_id or os.environ.get("FIREWORKS_ACCOUNT_ID") or None
+        self._account_id = account_id or os.environ.get("FIREWORKS_ACCOUNT_ID") or None
         self.base_url = (
             base_url or os.environ.get("FIREWORKS_BASE_URL") or DEFAULT_BASE_URL
         ).rstrip("/")
@@ -124,19 +126,18 @@ class FireworksProvider(Provider):
     # -- plumbing ------------------------------------------------------------------------
     @property
     def _errors(self) -> ErrorContext:
-        secrets = tuple(s for s in (self._api_key, self._account) if s)
-        return ErrorContext(self.name, self.key_env, secrets, self.timeout)
+        return ErrorContext(self.name, self.key_env, self.secret_values(), self.timeout)
 
     @property
     def account(self) -> str:
-        if not self._account:
+        if not self._account_id:
             raise ConfigurationError(
                 f"no account id for {self.name}",
                 hint="set FIREWORKS_ACCOUNT_ID (the account in https://app.fireworks.ai, or "
                 "`firectl whoami`), or pass -P account_id=...",
                 provider=self.name,
             )
-        return self._account
+        return self._account_id
 
     def _client(self) -> Fireworks:
         with self._lock:

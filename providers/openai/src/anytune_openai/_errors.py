@@ -6,15 +6,14 @@ with the API key scrubbed out, plus a hint saying what to do next.
 
 from __future__ import annotations
 
-import email.utils
-import math
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from anytune import errors
+from anytune.retry import parse_retry_after
+from anytune.secrets import scrub
 
 TRAINING_NOT_AVAILABLE_HINT = (
     "OpenAI no longer lets this organisation create fine-tuning jobs (it is winding down "
@@ -37,21 +36,7 @@ class ErrorContext:
     """More secrets to scrub: credentials given inside the base URL."""
 
     def scrub(self, text: str) -> str:
-        for secret in (self.secret, *self.others):
-            text = scrub(text, secret)
-        return text
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` (and any long fragment of it) replaced by ``***``."""
-    if secret and len(secret) >= 6:
-        text = text.replace(secret, "***")
-        # Servers echo keys partially masked ("sk-tes***3456"); a long enough run of the
-        # real key's tail or head is still too much.
-        for piece in (secret[:12], secret[-12:]):
-            if len(piece) >= 10 and piece in text:
-                text = text.replace(piece, "***")
-    return text
+        return scrub(text, (self.secret, *self.others))
 
 
 def split_url_secrets(url: str) -> tuple[str, tuple[str, ...]]:
@@ -81,29 +66,6 @@ def split_url_secrets(url: str) -> tuple[str, tuple[str, ...]]:
     query = parse_qsl(parts.query, keep_blank_values=True)
     secrets += [value for key, value in query if (key, value) not in remaining]
     return public, tuple(s for s in secrets if s)
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lowered.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            if divisor != 1.0:
-                continue
-            try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
 
 
 def _server_message(exc: Any) -> str:

@@ -107,6 +107,7 @@ class OpenAIProvider(ChatGeneration, Provider):
         "wandb_tags": OptionSpec(list, None, "W&B run tags, comma-separated"),
     }
     connection_options: ClassVar[tuple[str, ...]] = ("base_url", "organization", "project")
+    secret_connection_options: ClassVar[tuple[str, ...]] = ("api_key",)
     priced: ClassVar[bool] = True
     """Whether OpenAI's price table applies (it does not on Azure)."""
 

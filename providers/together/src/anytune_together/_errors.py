@@ -1,22 +1,20 @@
 """Where every ``together`` SDK error becomes an anytune error: ``translated()`` is the one
 boundary. Messages are Together's own (with the API key scrubbed out) plus a next step.
 
-(The scrubbing and Retry-After parsing are the same rules as ``anytune_openai._errors``; the
-core does not own them yet, so each hosted provider carries them -- see the README's list of
-contract gaps.)
+The scrubbing (``anytune.secrets.scrub``) and Retry-After parsing
+(``anytune.retry.parse_retry_after``) are the core's, shared with every provider.
 """
 
 from __future__ import annotations
 
-import email.utils
-import math
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from anytune import errors
+from anytune.retry import parse_retry_after
+from anytune.secrets import scrub
 
 KEYS_URL = "https://api.together.ai/settings/api-keys"
 
@@ -25,40 +23,12 @@ KEYS_URL = "https://api.together.ai/settings/api-keys"
 class ErrorContext:
     provider: str
     key_env: str
-    secret: str | None
+    secrets: tuple[str, ...]
+    """``Provider.secret_values()``: never shown."""
     timeout: float | None = None
 
     def scrub(self, text: str) -> str:
-        secret = self.secret
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, "***")
-            for piece in (secret[:12], secret[-12:]):
-                if len(piece) >= 10 and piece in text:
-                    text = text.replace(piece, "***")
-        return text
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lowered.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            if divisor != 1.0:
-                continue
-            try:
-                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    return None
+        return scrub(text, self.secrets)
 
 
 def server_message(body: Any, fallback: str) -> str:

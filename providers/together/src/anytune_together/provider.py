@@ -92,6 +92,7 @@ class TogetherProvider(Provider):
     )
     option_specs: ClassVar[Mapping[str, OptionSpec]] = _spec.OPTIONS
     connection_options: ClassVar[tuple[str, ...]] = ("base_url", "project_id")
+    secret_connection_options: ClassVar[tuple[str, ...]] = ("api_key",)
     default_poll_interval: ClassVar[float] = 10.0
 
     def __init__(
@@ -123,7 +124,7 @@ class TogetherProvider(Provider):
     # -- plumbing ------------------------------------------------------------------------
     @property
     def _errors(self) -> ErrorContext:
-        return ErrorContext(self.name, self.key_env, self._api_key, self.timeout)
+        return ErrorContext(self.name, self.key_env, self.secret_values(), self.timeout)
 
     def _client(self) -> Together:
         with self._lock:
