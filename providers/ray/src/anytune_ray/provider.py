@@ -41,6 +41,7 @@ class RayProvider(Provider):
     option_specs = OPTION_SPECS
     default_poll_interval = 5.0
     connection_options = ("address", "storage")
+    secret_connection_options = ("headers",)
 
     def __init__(
         self,
@@ -67,15 +68,22 @@ class RayProvider(Provider):
             )
         self.address = address.rstrip("/")
         self.storage = Storage(storage)
+        self._headers = _headers(
+            headers if headers is not None else os.environ.get("RAY_JOB_HEADERS")
+        )
         self.rest = RayJobs(
             self.address,
-            headers=_headers(headers if headers is not None else os.environ.get("RAY_JOB_HEADERS")),
+            headers=self._headers,
             timeout=float(timeout) if timeout is not None else 30.0,
         )
         self.records = Records(Path(home) if home else config.home() / "ray")
 
     def __repr__(self) -> str:
         return f"RayProvider(address={self.address!r}, storage={self.storage.uri!r})"
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The auth header values: scrubbed from messages, never stored."""
+        return tuple(v for v in self._headers.values() if v)
 
     def close(self) -> None:
         self.rest.close()
