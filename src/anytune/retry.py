@@ -11,12 +11,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from anytune.errors import TransientError
+from anytune.errors import ProviderConnectionError, ServiceUnavailableError, TransientError
 
 T = TypeVar("T")
 
 DEFAULT_ATTEMPTS = 6
 MAX_BACKOFF = 30.0
+
+
+def may_have_committed(exc: BaseException) -> bool:
+    """True when a request may have taken effect although no success answer arrived (a
+    dropped connection, a timeout, a 5xx): a create must be looked up before it is re-sent
+    (``anytune.exactly_once``), a cancel's outcome checked."""
+    return isinstance(exc, (ProviderConnectionError, ServiceUnavailableError))
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

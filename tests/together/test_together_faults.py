@@ -245,7 +245,7 @@ def test_late_commit_after_a_resend_is_cancelled_and_reported(
     """Commits later than the look-up window (2 s after the 0.5 s timeout, plus a backoff of
     0.5-1 s) but before the window after the re-send ends: the re-sent create made a second
     job; the first one shows up, the newer one is cancelled, and both are reported."""
-    from anytune_together._create import DuplicateJobWarning
+    from anytune.exactly_once import DuplicateJobWarning
 
     provider = TogetherProvider(
         api_key=TEST_API_KEY, base_url=together_server.url, timeout=0.5, reconcile_seconds=2

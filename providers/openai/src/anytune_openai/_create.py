@@ -1,213 +1,57 @@
-"""Exactly-once ``fine_tuning.jobs.create`` over an API without idempotency keys.
+"""Exactly-once ``fine_tuning.jobs.create``: the core's protocol (``anytune.exactly_once``)
+with OpenAI's way of finding a request's jobs.
 
-Each create carries a client-generated id in ``metadata["anytune_request_id"]``. After a
-failure that may have reached the server (timeout, dropped connection, 5xx), the id is looked
-up before anything is sent again -- and not just once: a server can commit a create *after*
-the client gave up on it (a 4 s server delay against a 1 s timeout), so the look-up is
-repeated with backoff for up to ``window`` seconds. If nothing shows up the create is sent
-again; then the id is looked up again for up to ``window`` seconds, and if the earlier attempt
-did land after all, every job but the oldest one carrying the id is cancelled and reported
-(``DuplicateJobWarning``, naming the jobs kept and cancelled). Keeping the *oldest* (not "the one this
-call created") makes two processes racing with the same request id agree on which job
-survives.
-
-A create that commits later than both windows can still leave a second job; it carries the
-same ``anytune_request_id`` in its metadata, so it can be found.
+Each create carries a client-generated id in ``metadata["anytune_request_id"]``; the jobs
+carrying it are listed with the metadata filter. A caller-supplied id (an earlier run may have
+used it) is looked up before the first send, and once more after a create that answered.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from collections.abc import Callable
 
-from anytune.errors import AnytuneError, TransientError
-from anytune.retry import retry_transient
-from anytune.types import Job, is_terminal
+from anytune.errors import TransientError
+from anytune.exactly_once import DEFAULT_WINDOW, DuplicateJobWarning
+from anytune.exactly_once import CreateOnce as _CreateOnce
+from anytune.types import Job
 from anytune_openai._convert import REQUEST_ID_KEY
-from anytune_openai._errors import may_have_committed
 
-log = logging.getLogger("anytune.openai")
-
-DEFAULT_WINDOW = 10.0
-"""Seconds to keep looking for a create that may commit late (before and after re-sending)."""
-FIRST_DELAY = 0.25
-MAX_DELAY = 4.0
+__all__ = ["DEFAULT_WINDOW", "CreateOnce", "DuplicateJobWarning"]
 
 
-class DuplicateJobWarning(UserWarning):
-    """A create took effect more than once; the extra jobs were cancelled (or could not be).
+def CreateOnce(
+    *,
+    provider: str,
+    request_id: str,
+    send: Callable[[], Job],
+    lookup: Callable[[], list[Job]],
+    cancel: Callable[[str], Job],
+    attempts: int,
+    window: float,
+    user_request_id: bool,
+    on_retry: Callable[[TransientError, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> _CreateOnce:
+    """The exactly-once create of the request ``request_id`` (``lookup`` lists the jobs that
+    carry it in their metadata)."""
+    import logging
 
-    ``kept`` is the job that ``create_job`` returned; ``cancelled`` the duplicates now
-    cancelled; ``not_cancelled`` those whose cancel failed (they may be billed: cancel them).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        request_id: str,
-        kept: str,
-        cancelled: tuple[str, ...],
-        not_cancelled: tuple[str, ...],
-    ):
-        super().__init__(message)
-        self.request_id = request_id
-        self.kept = kept
-        self.cancelled = cancelled
-        self.not_cancelled = not_cancelled
-
-
-class CreateOnce:
-    """One exactly-once create (see the module docstring).
-
-    ``send()`` sends the create and returns the new job; ``lookup()`` returns every job
-    carrying the request id (any order); ``cancel(id)`` cancels one. All three already
-    translate errors; ``send`` and ``lookup`` raise ``TransientError`` for retryable ones.
-    """
-
-    def __init__(
-        self,
-        *,
-        provider: str,
-        request_id: str,
-        send: Callable[[], Job],
-        lookup: Callable[[], list[Job]],
-        cancel: Callable[[str], Job],
-        attempts: int,
-        window: float,
-        user_request_id: bool,
-        on_retry: Callable[[TransientError, float], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.provider = provider
-        self.request_id = request_id
-        self._send = send
-        self._lookup = lookup
-        self._cancel = cancel
-        self.attempts = attempts
-        self.window = max(0.0, window)
-        self._on_retry = on_retry
-        self._sleep = sleep
-        # A caller-supplied id may have been used by an earlier run: look before creating.
-        self._user_request_id = user_request_id
-        self._look_first = user_request_id
-        self._ambiguous = 0
-        """Sent creates whose outcome is unknown: each may still commit."""
-        self._created = False
-        """Whether the last attempt's create answered (rather than a look-up finding one)."""
-        self._found: list[Job] = []
-
-    # -- the protocol ------------------------------------------------------------------------
-    def run(self) -> Job:
-        try:
-            job = retry_transient(self._attempt, attempts=self.attempts, on_retry=self._on_retry)
-        except TransientError as exc:
-            if self._look_first:
-                try:
-                    found = self._lookup()
-                except TransientError:
-                    found = []
-                if found:
-                    return self._keep_one(found)
-                exc.hint = (
-                    f"the job may or may not exist; create again with metadata "
-                    f"{REQUEST_ID_KEY}={self.request_id} to reuse it instead of starting another"
-                )
-            raise
-        known = [job] if self._created else self._found
-        # Every create sent may commit; once that many jobs are seen, nothing is pending.
-        expected = self._ambiguous + (1 if self._created else 0)
-        try:
-            if self._ambiguous and len(known) < expected:
-                found = self._poll(lambda jobs: len(_union(jobs, known)) >= expected, self.window)
-                known = _union(found, known)
-            elif self._user_request_id and self._created:
-                # Another process may be creating with the same caller-supplied id right now.
-                known = _union(self._lookup(), known)
-        except TransientError as exc:
-            # The job exists: a failed duplicate check must not make the create look failed.
-            log.info("%s: could not check %s for duplicates: %s", self.provider, job.id, exc)
-        return self._keep_one(known)
-
-    def _attempt(self) -> Job:
-        self._created = False
-        if self._look_first:
-            # After an ambiguous failure, a late commit may take a while to show up.
-            window = self.window if self._ambiguous else 0.0
-            found = self._poll(bool, window)
-            if found:
-                log.info("%s: create already took effect as %s", self.provider, found[0].id)
-                self._found = found
-                return found[0]
-        try:
-            job = self._send()
-        except TransientError as exc:
-            if may_have_committed(exc):
-                self._look_first = True
-                self._ambiguous += 1
-            raise
-        self._created = True
-        return job
-
-    def _poll(self, done: Callable[[list[Job]], bool], window: float) -> list[Job]:
-        deadline = time.monotonic() + window
-        delay = FIRST_DELAY
-        while True:
-            found = self._lookup()
-            remaining = deadline - time.monotonic()
-            if done(found) or remaining <= 0:
-                return found
-            self._sleep(min(delay, remaining))
-            delay = min(MAX_DELAY, delay * 2)
-
-    # -- keeping one ---------------------------------------------------------------------
-    def _keep_one(self, jobs: list[Job]) -> Job:
-        ordered = sorted(jobs, key=lambda j: (j.created_at, j.id))
-        kept = ordered[0]
-        # A duplicate already ended (cancelled by a process racing with the same id) needs
-        # nothing more.
-        extra = [j for j in ordered[1:] if not is_terminal(j.status)]
-        if not extra:
-            return kept
-        cancelled: list[str] = []
-        failed: list[str] = []
-        for duplicate in extra:
-            try:
-                self._cancel(duplicate.id)
-                cancelled.append(duplicate.id)
-            except AnytuneError as exc:
-                log.info("%s: could not cancel duplicate %s: %s", self.provider, duplicate.id, exc)
-                failed.append(duplicate.id)
-        message = (
-            f"{self.provider}: the create with {REQUEST_ID_KEY}={self.request_id} took effect "
-            f"{len(extra) + 1} times (a request committed after its timeout); kept {kept.id}"
-        )
-        if cancelled:
-            message += f", cancelled the duplicate(s) {', '.join(cancelled)}"
-        if failed:
-            message += (
-                f"; could NOT cancel {', '.join(failed)}: cancel them yourself "
-                f"(anytune cancel JOB -p {self.provider}) or they may be billed"
-            )
-        # A warning, not a log record: callers can catch it (and the ids in it), and the CLI
-        # shows it once, as "Warning: ...".
-        log.info("%s", message)
-        warnings.warn(
-            DuplicateJobWarning(
-                message,
-                request_id=self.request_id,
-                kept=kept.id,
-                cancelled=tuple(cancelled),
-                not_cancelled=tuple(failed),
-            ),
-            stacklevel=2,
-        )
-        return kept
-
-
-def _union(found: list[Job], known: list[Job]) -> list[Job]:
-    """Both lists, each job once (the list endpoint may lag behind a create that answered)."""
-    ids = {j.id for j in found}
-    return [*found, *(j for j in known if j.id not in ids)]
+    return _CreateOnce(
+        provider=provider,
+        send=send,
+        lookup=lookup,
+        cancel=cancel,
+        attempts=attempts,
+        window=window,
+        request=f"the create with {REQUEST_ID_KEY}={request_id}",
+        unknown_hint=(
+            f"the job may or may not exist; create again with metadata "
+            f"{REQUEST_ID_KEY}={request_id} to reuse it instead of starting another"
+        ),
+        look_first=user_request_id,
+        request_id=request_id,
+        on_retry=on_retry,
+        sleep=sleep,
+        logger=logging.getLogger("anytune.openai"),
+    )

@@ -182,8 +182,3 @@ def translated(ctx: ErrorContext) -> Iterator[None]:
             raise
         _scrub_exception(exc, ctx)
         raise mapped from exc
-
-
-def may_have_committed(exc: BaseException) -> bool:
-    """True when a request may have taken effect although no success response arrived."""
-    return isinstance(exc, (errors.ProviderConnectionError, errors.ServiceUnavailableError))

@@ -38,13 +38,13 @@ from anytune.provider import (
     Provider,
     ValidatedSpec,
 )
-from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
+from anytune.retry import DEFAULT_ATTEMPTS, may_have_committed, retry_transient
 from anytune.spec import HyperparameterLimits
 from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal, status_phrase
 from anytune_openai import _spec, rules
 from anytune_openai._convert import create_arguments, request_id_of, to_checkpoint, to_event, to_job
 from anytune_openai._create import DEFAULT_WINDOW, CreateOnce
-from anytune_openai._errors import ErrorContext, may_have_committed, split_url_secrets, translated
+from anytune_openai._errors import ErrorContext, split_url_secrets, translated
 from anytune_openai._filecache import FileCache
 from anytune_openai._paging import cursor, paged
 from anytune_openai._upload import PART_SIZE, SINGLE_REQUEST_LIMIT, Uploader

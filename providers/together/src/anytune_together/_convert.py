@@ -297,7 +297,7 @@ def to_file(item: Any, provider: str, sha256: str | None = None) -> FileObject:
 
 def fingerprint(job: Job | Mapping[str, Any]) -> tuple[Any, ...]:
     """What identifies "the job this create asked for" when Together has no idempotency key
-    and no metadata: the files, the model, the suffix and the epochs (see ``_create``)."""
+    and no metadata: the files, the model, the suffix and the epochs (see ``TogetherProvider.submit_job``)."""
     get = job.get if isinstance(job, Mapping) else lambda k: getattr(job, k)
     return (get("model"), get("training_file"), get("validation_file") or None, get("suffix"))
 

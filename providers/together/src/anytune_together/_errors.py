@@ -134,8 +134,3 @@ def translated(ctx: ErrorContext) -> Iterator[None]:
             raise
         exc.args = tuple(ctx.scrub(a) if isinstance(a, str) else a for a in exc.args)
         raise mapped from exc
-
-
-def may_have_committed(exc: BaseException) -> bool:
-    """True when a request may have taken effect although no success answer arrived."""
-    return isinstance(exc, (errors.ProviderConnectionError, errors.ServiceUnavailableError))

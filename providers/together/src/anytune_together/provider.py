@@ -7,7 +7,7 @@
 
 Constructing a provider is cheap: it reads settings but neither imports ``together`` nor
 needs a key. The SDK's own retries are off; anytune's retry policy is used instead so that a
-create is reconciled before it is ever sent twice (``_create``).
+create is reconciled before it is ever sent twice (``submit_job``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from anytune.errors import (
     NotFoundError,
     TransientError,
 )
+from anytune.exactly_once import DEFAULT_WINDOW, CreateOnce
 from anytune.provider import (
     Capabilities,
     DatasetRules,
@@ -36,7 +37,7 @@ from anytune.provider import (
     Provider,
     ValidatedSpec,
 )
-from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
+from anytune.retry import DEFAULT_ATTEMPTS, may_have_committed, retry_transient
 from anytune.spec import HyperparameterLimits, Limit
 from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal
 from anytune_together import _files, _spec, catalog, rules
@@ -48,8 +49,7 @@ from anytune_together._convert import (
     to_events,
     to_job,
 )
-from anytune_together._create import DEFAULT_WINDOW, CreateOnce
-from anytune_together._errors import ErrorContext, may_have_committed, translated
+from anytune_together._errors import ErrorContext, translated
 
 if TYPE_CHECKING:
     from together import Together
@@ -188,7 +188,15 @@ class TogetherProvider(Provider):
         _spec.check_spec(spec, self.name)
 
     def submit_job(self, spec: ValidatedSpec) -> Job:
-        """Create a job exactly once (see ``anytune_together._create``)."""
+        """Create a job exactly once: the core's protocol (``anytune.exactly_once``), finding
+        this request's jobs by what it asked for, since Together's create takes neither an
+        idempotency key nor metadata: the model, the files and the suffix
+        (``_convert.fingerprint``). The jobs that already matched before the first send are
+        not this request's.
+
+        Limit: another process creating an identical job (same model, files and suffix)
+        during the reconcile window would be taken for this one; a distinct ``--suffix`` per
+        run avoids it."""
         kwargs = create_arguments(spec)
         wanted = fingerprint(
             {
@@ -207,14 +215,20 @@ class TogetherProvider(Provider):
         def matching() -> list[Job]:
             return [j for j in self._raw_jobs() if fingerprint(j) == wanted]
 
+        # One list request per create buys the ability to recognise a lost create at all
+        # (retried like any read: nothing has been sent yet).
+        before = {
+            j.id for j in retry_transient(matching, attempts=self.attempts, on_retry=self._log)
+        }
         return CreateOnce(
             provider=self.name,
             send=send,
-            matching=matching,
+            lookup=lambda: [j for j in matching() if j.id not in before],
             cancel=self.cancel_job,
             attempts=self.attempts,
             window=self.reconcile_seconds,
             on_retry=self._log,
+            logger=log,
         ).run()
 
     def _raw_jobs(self) -> list[Job]:
