@@ -9,7 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -79,7 +79,9 @@ def test_lost_create_answer_still_makes_one_ray_job(
     file = provider.upload_file(write_chat_jsonl(tmp_path / "train.jsonl", 12))
     proxy.drop_next_submit = True
     options = {**FAST_OPTIONS, "max_steps": 1}
-    job = provider.create_job(JobSpec(model=str(tiny_model), training_file=file.id, options=options))
+    job = provider.create_job(
+        JobSpec(model=str(tiny_model), training_file=file.id, options=options)
+    )
     assert proxy.submits == 2, "the lost answer was not retried"
     mine = [
         j
@@ -99,7 +101,7 @@ def test_auth_headers_are_sent_and_never_shown(
     secret = "Bearer s3cr3t-token-value-123"
 
     class Refusing(http.server.BaseHTTPRequestHandler):
-        seen: list[str] = []
+        seen: ClassVar[list[str]] = []
 
         def do_GET(self) -> None:
             Refusing.seen.append(str(self.headers.get("Authorization")))

@@ -79,7 +79,7 @@ class LocalHead:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            for signum, patience in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+            for signum, patience in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signum)
                 try:
