@@ -34,7 +34,16 @@ CHUNK = 1 << 20
 class Storage:
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        fs, root = fsspec.core.url_to_fs(uri)
+        try:
+            fs, root = fsspec.core.url_to_fs(uri)
+        except (ImportError, ValueError) as exc:
+            # An unknown protocol, or a known one whose package is missing (s3fs, gcsfs).
+            raise ConfigurationError(
+                f"storage {uri!r} cannot be opened: {exc}",
+                hint="use a shared path, or install the fsspec package for the URI's scheme "
+                "(s3fs for s3://, gcsfs for gs://)",
+                provider=NAME,
+            ) from None
         self.fs: fsspec.AbstractFileSystem = fs
         self.root = root.rstrip("/")
         self.local = isinstance(fs, LocalFileSystem)
