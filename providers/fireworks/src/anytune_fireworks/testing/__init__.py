@@ -5,7 +5,7 @@ answer is lost after it committed) and a log of every request."""
 
 from __future__ import annotations
 
-from anytune_fireworks.testing._http import Fault, RecordedRequest
+from anytune.testing.http import Fault, RecordedRequest
 from anytune_fireworks.testing.server import TEST_ACCOUNT, TEST_API_KEY, FakeFireworksServer
 
 __all__ = ["TEST_ACCOUNT", "TEST_API_KEY", "FakeFireworksServer", "Fault", "RecordedRequest"]

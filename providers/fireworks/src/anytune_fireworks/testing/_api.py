@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from anytune_fireworks.testing._http import Answer, parse_form
+from anytune.testing.http import Answer, parse_form
 
 # gRPC codes Fireworks answers with, by HTTP status.
 GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 500: 13, 503: 14}

@@ -5,7 +5,7 @@ answer is lost after it committed) and a log of every request."""
 
 from __future__ import annotations
 
-from anytune_together.testing._http import Fault, RecordedRequest
+from anytune.testing.http import Fault, RecordedRequest
 from anytune_together.testing.server import TEST_API_KEY, FakeTogetherServer
 
 __all__ = ["TEST_API_KEY", "FakeTogetherServer", "Fault", "RecordedRequest"]

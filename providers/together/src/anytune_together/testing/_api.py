@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from anytune_together.testing._http import Answer, parse_form
+from anytune.testing.http import Answer, parse_form
 
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/files"),
