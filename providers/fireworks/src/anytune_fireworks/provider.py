@@ -303,8 +303,9 @@ class FireworksProvider(Provider):
 
     # -- the trained model ---------------------------------------------------------------
     def download(self, job_id: str, directory: Path) -> Path:
-        """Download a succeeded job's fine-tuned model (a LoRA adapter: Fireworks trains LoRA
-        only) into ``directory/MODEL``; returns that directory. Not in the core contract yet."""
+        """``Provider.download`` (``anytune download JOB DIR -p fireworks``): a succeeded job's
+        fine-tuned model (a LoRA adapter: Fireworks trains LoRA only) into
+        ``directory/MODEL``; returns that directory."""
         return _files.download(self, job_id, Path(directory))
 
     # -- data ----------------------------------------------------------------------------

@@ -299,7 +299,8 @@ class TogetherProvider(Provider):
         "merged" for the merged weights; ``step`` a checkpoint's step) into ``directory`` as
         Together sends it (a ``.tar.zst`` archive); returns the file's path.
 
-        Not in the core contract yet (there is no ``Provider.download``)."""
+        ``Provider.download``: ``anytune download JOB DIR -p together`` gets the default, the
+        adapter of the final model; ``kind`` and ``step`` are this provider's extras."""
         return _files.download(self, job_id, Path(directory), kind, step)
 
     # -- data ----------------------------------------------------------------------------
