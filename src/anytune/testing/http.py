@@ -3,7 +3,7 @@ thread per connection, HTTP/1.1 keep-alive) answering JSON, with scripted faults
 with Retry-After, a dropped connection before or after handling, a delay) and a request log
 without credentials. The together and fireworks providers' fake servers are built on it.
 
-A provider's fake subclasses ``FakeHTTPServer`` and gives it an ``api`` with
+A provider's fake subclasses ``FakeHTTPServer`` and gives it an ``api`` (a ``VendorAPI``) with
 ``route_of(method, path) -> template | None``, ``handle(method, path, query, body, headers)
 -> Answer``, ``error(status, message, code) -> Answer`` and a ``root`` attribute (set to the
 server's URL on start, for URLs the API hands out). ``open_prefix`` names paths served
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 Answer = tuple[int, Any, dict[str, str]]
 """(status, JSON payload or bytes, extra headers)."""
 
 
-class FakeAPI(Protocol):
+class VendorAPI(Protocol):
     """What ``FakeHTTPServer`` needs of a vendor's fake API."""
 
     root: str
@@ -88,13 +88,18 @@ def parse_form(body: bytes, content_type: str) -> dict[str, bytes]:
     return fields
 
 
+_S = TypeVar("_S", bound="FakeHTTPServer")
+
+
 class FakeHTTPServer:
     """The scripting and inspection every fake vendor server shares (see the module)."""
 
     open_prefix: ClassVar[str] = ""
     """Paths served without the API key (e.g. "/_upload/"); empty: none."""
 
-    def __init__(self, *, api: Any, api_key: str | None, port: int = 0):
+    api: VendorAPI
+
+    def __init__(self, *, api: VendorAPI, api_key: str | None, port: int = 0):
         self.api_key = api_key
         self.api = api
         self._port = port
@@ -103,7 +108,7 @@ class FakeHTTPServer:
         self._lock = threading.Lock()
         self._httpd: HTTPServer | None = None
 
-    def start(self) -> Self:
+    def start(self: _S) -> _S:
         self._httpd = HTTPServer(("127.0.0.1", self._port), Handler)
         self._httpd.fake = self
         self.api.root = self.url
@@ -118,7 +123,7 @@ class FakeHTTPServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -299,10 +304,10 @@ class Handler(BaseHTTPRequestHandler):
 
 __all__ = [
     "Answer",
-    "FakeAPI",
     "FakeHTTPServer",
     "Fault",
     "Handler",
     "RecordedRequest",
+    "VendorAPI",
     "parse_form",
 ]

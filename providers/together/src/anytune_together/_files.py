@@ -53,7 +53,7 @@ def upload(
     if problems:
         raise DatasetError(
             f"{path}: Together's file check failed; nothing was uploaded",
-            problems=problems,
+            problems=[str(p) for p in problems],
             hint="fix the file (anytune validate FILE -p together shows every problem)",
             provider=provider.name,
         )
