@@ -186,3 +186,33 @@ def test_two_workers_give_the_loss_of_one(
     one = _final_loss(ray_provider, 1, tiny_model, file_id)
     two = _final_loss(ray_provider, 2, tiny_model, file_id)
     assert two == pytest.approx(one, rel=0.02), (one, two)
+
+
+def test_dpo_with_validation_and_merge_as_on_the_local_provider(
+    ray_provider: Any, tiny_model: Path, tmp_path: Path
+) -> None:
+    rows = [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Hello {i}"}]},
+            "preferred_output": [{"role": "assistant", "content": "Nice to meet you."}],
+            "non_preferred_output": [{"role": "assistant", "content": "Go away."}],
+        }
+        for i in range(8)
+    ]
+    data = tmp_path / "prefs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    file_id = ray_provider.upload_file(data).id
+    spec = JobSpec(
+        model=str(tiny_model),
+        training_file=file_id,
+        validation_file=file_id,
+        method="dpo",
+        hyperparameters=Hyperparameters(n_epochs=1, batch_size=4, beta=0.2),
+        options={"lora_r": 4, "logging_steps": 1, "merge": True},
+    )
+    final = wait(ray_provider, ray_provider.create_job(spec).id, interval=0.3, timeout=300)
+    assert final.status == JobStatus.SUCCEEDED and final.fine_tuned_model
+    events = ray_provider.list_events(final.id)
+    assert any(e.metrics and e.metrics.valid_loss is not None for e in events)
+    job_dir = Path(final.fine_tuned_model).parent
+    assert any(p.name == "config.json" and "merged" in str(p) for p in job_dir.rglob("config.json"))
