@@ -119,11 +119,11 @@ def test_missing_distribution_gives_the_pip_command(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ProviderNotInstalledError) as info:
         registry.provider_class("openai")
     assert "pip install anytune-openai" in str(info.value)
-    for name in ("together", "fireworks"):
+    for name in ("together", "fireworks", "ray"):
         with pytest.raises(ProviderNotInstalledError, match=f"pip install anytune-{name}"):
             registry.provider_class(name)
     with pytest.raises(
-        ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, together"
+        ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, ray, together"
     ):
         registry.provider_class("nope")
 
