@@ -123,7 +123,8 @@ def test_missing_distribution_gives_the_pip_command(monkeypatch: pytest.MonkeyPa
         with pytest.raises(ProviderNotInstalledError, match=f"pip install anytune-{name}"):
             registry.provider_class(name)
     with pytest.raises(
-        ProviderNotFoundError, match="known providers: azure, fireworks, local, openai, ray, together"
+        ProviderNotFoundError,
+        match="known providers: azure, fireworks, local, openai, ray, together",
     ):
         registry.provider_class("nope")
 
