@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from anytune_local.options import OPTION_SPECS, auto_batch_size, auto_epochs, resolve_auto
@@ -94,3 +95,32 @@ def test_options_module_is_light() -> None:
     code = "import sys, anytune_local.options, anytune_local.recipe; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_train_request_is_typed_once_and_round_trips_through_json(tmp_path: Path) -> None:
+    from anytune_local.recipe import TrainRequest
+
+    from anytune.errors import InvalidArgumentError
+    from anytune.options import ProviderOptions
+
+    request = TrainRequest(
+        job_id="ftjob-1",
+        base_model="m",
+        method="supervised",
+        train_path=tmp_path / "t.jsonl",
+        valid_path=None,
+        output_dir=tmp_path / "out",
+        checkpoint_dir=tmp_path / "ckpt",
+        hyperparameters={"n_epochs": 2},
+        options={"lora_r": "8"},  # as it comes from the command line
+    )
+    assert isinstance(request.hyperparameters, Hyperparameters)
+    assert request.hyperparameters.n_epochs == 2
+    assert isinstance(request.options, ProviderOptions)
+    assert request.options.get_int("lora_r") == 8
+    assert set(request.options) == set(OPTION_SPECS), "every option, defaults filled in once"
+    again = TrainRequest.from_json(request.to_json())
+    assert again.options.to_dict() == request.options.to_dict()
+    assert again.hyperparameters == request.hyperparameters
+    with pytest.raises(InvalidArgumentError, match="lora_rr"):
+        TrainRequest(**{**vars(request), "options": {"lora_rr": 8}})

@@ -28,7 +28,8 @@ def load_spec(record: JobRecord) -> ValidatedSpec:
 
 
 def build_request(store: Store, record: JobRecord) -> Any:
-    """The recipe's ``TrainRequest`` for a job (the recipe takes plain JSON values)."""
+    """The recipe's ``TrainRequest`` for a job: the spec's typed hyperparameters and options,
+    as validated once (``load_spec``)."""
     from anytune_local.recipe import TrainRequest
 
     spec = load_spec(record)
@@ -41,8 +42,8 @@ def build_request(store: Store, record: JobRecord) -> Any:
         valid_path=_file_path(store, spec.validation_file) if spec.validation_file else None,
         output_dir=job_dir / "adapter",
         checkpoint_dir=job_dir / "checkpoints",
-        hyperparameters=spec.hyperparameters.to_dict(),
-        options=dict(spec.options),
+        hyperparameters=spec.hyperparameters,
+        options=spec.options,
         seed=spec.seed,
         resume_from_checkpoint=Path(record.resume_from) if record.resume_from else None,
     )

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from anytune.errors import InvalidArgumentError
+from anytune.options import ProviderOptions, resolve_options
 from anytune.provider import OptionSpec
 from anytune.types import AUTO, Hyperparameters
 
@@ -197,16 +198,12 @@ def check_export_profile(options: Mapping[str, Any]) -> None:
         )
 
 
-def defaults() -> dict[str, Any]:
-    """Every option at its default value."""
-    return {name: spec.default for name, spec in OPTION_SPECS.items()}
-
-
-def with_defaults(options: dict[str, Any] | None) -> dict[str, Any]:
-    """``options`` (already validated) on top of the defaults."""
-    merged = defaults()
-    merged.update(options or {})
-    return merged
+def local_options(options: Mapping[str, Any] | None) -> ProviderOptions:
+    """Every local option, coerced, defaults filled in: the one place that does it (a
+    ``ProviderOptions`` from spec validation is passed through as it is)."""
+    if isinstance(options, ProviderOptions):
+        return options
+    return resolve_options("local", OPTION_SPECS, options or {})
 
 
 def auto_epochs(n_examples: int) -> int:

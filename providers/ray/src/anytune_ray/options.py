@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from anytune_local.options import OPTION_SPECS as LOCAL_OPTION_SPECS
-from anytune_local.options import check_ranges
+from anytune_local.options import check_ranges, local_options
 
 from anytune.errors import InvalidArgumentError
+from anytune.options import ProviderOptions
 from anytune.provider import OptionSpec
 
 NAME = "ray"
@@ -48,8 +49,8 @@ def check_options(options: Mapping[str, Any]) -> None:
             raise InvalidArgumentError(f"option {name} must be >= 0", provider=NAME)
 
 
-def recipe_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def recipe_options(options: Mapping[str, Any]) -> ProviderOptions:
     """What the recipe reads (``nproc_per_node`` is how it learns the process count)."""
     recipe = {k: v for k, v in options.items() if k in LOCAL_OPTION_SPECS}
     recipe["nproc_per_node"] = int(options.get("num_workers") or 1)
-    return recipe
+    return local_options(recipe)

@@ -59,7 +59,7 @@ def start(provider: RayProvider, row: JobRow, run: int, *, resume_from: str | No
         valid_path=local(storage.file_data(spec.validation_file)) if spec.validation_file else None,
         output_dir=local(f"{job_dir}/adapter"),
         checkpoint_dir=local(f"{job_dir}/checkpoints"),
-        hyperparameters=spec.hyperparameters.to_dict(),
+        hyperparameters=spec.hyperparameters,
         options=recipe_options(spec.options),
         seed=spec.seed,
         resume_from_checkpoint=local(resume_from) if resume_from else None,

@@ -10,6 +10,9 @@ Interface changes are announced here (the jobs side reads this docstring):
   ``method`` (defaults keep the agreed two-argument call working).
 - ``TrainingFailure`` codes also include ``invalid_options`` (e.g. a batch_size that
   processes × gradient_accumulation_steps does not divide, bf16=true without a GPU).
+- ``TrainRequest.hyperparameters`` is a ``Hyperparameters`` and ``TrainRequest.options`` a
+  ``ProviderOptions`` holding every option (coerced, defaults filled in, once, on
+  construction); plain mappings are still accepted and typed there.
 - ``recipe.inference.generate_batch`` answers several conversations at once (examples use it);
   the module is not named ``generate``, so importing it never hides the ``generate`` function.
 
@@ -41,8 +44,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from anytune.options import ProviderOptions
     from anytune.provider import RenderedExample, TokenCounter
-    from anytune.types import Metrics
+    from anytune.types import Hyperparameters, Metrics
 
 
 @dataclass
@@ -60,12 +64,20 @@ class TrainRequest:
     """Where the final adapter goes (becomes ``Job.fine_tuned_model``)."""
     checkpoint_dir: Path
     """Where Trainer checkpoints (``checkpoint-<step>``) go."""
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    """n_epochs, batch_size, learning_rate_multiplier, beta: numbers or ``"auto"``."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """Validated ``OPTION_SPECS`` values (defaults are filled in by the recipe)."""
+    hyperparameters: Hyperparameters = field(default_factory=lambda: _hyperparameters({}))
+    """n_epochs, batch_size, learning_rate_multiplier, beta: numbers or ``"auto"`` (a plain
+    mapping is accepted and typed on construction)."""
+    options: ProviderOptions = field(default_factory=lambda: _options({}))
+    """Every ``OPTION_SPECS`` option, coerced, defaults filled in (a plain mapping is
+    accepted and resolved once, on construction, by ``options.local_options``)."""
     seed: int | None = None
     resume_from_checkpoint: Path | None = None
+
+    def __post_init__(self) -> None:
+        # One parse per process: what the supervisor validated arrives typed, and JSON read
+        # back in the training process is typed here, never again further down the recipe.
+        self.hyperparameters = _hyperparameters(self.hyperparameters)
+        self.options = _options(self.options)
 
     def to_json(self) -> str:
         data = {
@@ -76,8 +88,8 @@ class TrainRequest:
             "valid_path": str(self.valid_path) if self.valid_path else None,
             "output_dir": str(self.output_dir),
             "checkpoint_dir": str(self.checkpoint_dir),
-            "hyperparameters": dict(self.hyperparameters),
-            "options": dict(self.options),
+            "hyperparameters": self.hyperparameters.to_dict(),
+            "options": self.options.to_dict(),
             "seed": self.seed,
             "resume_from_checkpoint": (
                 str(self.resume_from_checkpoint) if self.resume_from_checkpoint else None
@@ -96,13 +108,25 @@ class TrainRequest:
             valid_path=Path(data["valid_path"]) if data.get("valid_path") else None,
             output_dir=Path(data["output_dir"]),
             checkpoint_dir=Path(data["checkpoint_dir"]),
-            hyperparameters=dict(data.get("hyperparameters") or {}),
-            options=dict(data.get("options") or {}),
+            hyperparameters=_hyperparameters(data.get("hyperparameters") or {}),
+            options=_options(data.get("options") or {}),
             seed=data.get("seed"),
             resume_from_checkpoint=(
                 Path(data["resume_from_checkpoint"]) if data.get("resume_from_checkpoint") else None
             ),
         )
+
+
+def _hyperparameters(value: Hyperparameters | Mapping[str, Any]) -> Hyperparameters:
+    from anytune.types import Hyperparameters
+
+    return value if isinstance(value, Hyperparameters) else Hyperparameters.from_dict(value)
+
+
+def _options(value: Mapping[str, Any]) -> ProviderOptions:
+    from anytune_local.options import local_options
+
+    return local_options(value)
 
 
 class Reporter(Protocol):
@@ -150,7 +174,7 @@ def train(request: TrainRequest, reporter: Reporter) -> TrainResult:
     Safe under torchrun: every process calls it; only rank 0 reports and saves. Runs only in
     training processes (the worker's entry point), never in the CLI's.
     """
-    if str(request.options.get("quantize", "none")) == "none":
+    if request.options["quantize"] == "none":
         from anytune_local.recipe.setup import hide_bitsandbytes
 
         hide_bitsandbytes()

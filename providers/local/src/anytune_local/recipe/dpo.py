@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from anytune.types import Hyperparameters
-from anytune_local.options import resolve_auto, with_defaults
+from anytune_local.options import resolve_auto
 from anytune_local.recipe import Reporter, TrainingFailure, TrainRequest, TrainResult
 from anytune_local.recipe.data import PreferenceExample, read_preference_file
 from anytune_local.recipe.runtime import (
@@ -76,7 +75,7 @@ def _trainer_class() -> Any:
 
 def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
     """Preference-tune ``request.base_model`` with DPO (``beta`` from the hyperparameters)."""
-    options = with_defaults(request.options)
+    options = request.options
     prepare_libraries(quantize=options["quantize"] != "none")
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
@@ -96,7 +95,7 @@ def train_dpo(request: TrainRequest, reporter: Reporter) -> TrainResult:
         reporter.event(f"Training file: {len(train_examples)} preference pairs")
     resolved = resolve_auto(
         len(train_examples),
-        Hyperparameters.from_dict(request.hyperparameters),
+        request.hyperparameters,
         processes=world.size,
         gradient_accumulation_steps=int(options["gradient_accumulation_steps"]),
         method="dpo",

@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +42,7 @@ class World:
         )
 
 
-def total_steps(examples: int, resolved: dict[str, Any], options: dict[str, Any]) -> int:
+def total_steps(examples: int, resolved: dict[str, Any], options: Mapping[str, Any]) -> int:
     if int(options.get("max_steps") or 0) > 0:
         return int(options["max_steps"])
     return math.ceil(examples / int(resolved["batch_size"])) * int(resolved["n_epochs"])
@@ -50,7 +50,7 @@ def total_steps(examples: int, resolved: dict[str, Any], options: dict[str, Any]
 
 def training_arguments(
     request: TrainRequest,
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     resolved: dict[str, Any],
     precision: Precision,
     world: World,
@@ -166,7 +166,7 @@ def last_checkpoint(directory: Path) -> Path | None:
 def save_outputs(
     trainer: Trainer,
     request: TrainRequest,
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     resolved: dict[str, Any],
     world: World,
     *,
@@ -185,7 +185,7 @@ def save_outputs(
         "train_path": str(request.train_path),
         "valid_path": str(request.valid_path) if request.valid_path else None,
         "hyperparameters": resolved,
-        "options": options,
+        "options": dict(options),
         "seed": seed,
         **extra,
     }

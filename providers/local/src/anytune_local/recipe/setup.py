@@ -190,7 +190,7 @@ def quantization_config(kind: str) -> BitsAndBytesConfig:
 
 
 def load_base_model(
-    model: str, options: dict[str, Any], precision: Precision, *, local_rank: int = 0
+    model: str, options: Mapping[str, Any], precision: Precision, *, local_rank: int = 0
 ) -> PreTrainedModel:
     """The base model in the training dtype, quantized when ``options["quantize"]`` asks."""
     from transformers import AutoModelForCausalLM
@@ -221,7 +221,7 @@ def load_base_model(
     return base
 
 
-def describe_setup(model: Any, precision: Precision, options: dict[str, Any]) -> str:
+def describe_setup(model: Any, precision: Precision, options: Mapping[str, Any]) -> str:
     """One line for the "training started" event: device, precision, quantization, LoRA size."""
     quantized = sum(type(m).__name__ in ("Linear4bit", "Linear8bitLt") for m in model.modules())
     text = f"device {precision.device}, {precision.name}"
@@ -231,7 +231,7 @@ def describe_setup(model: Any, precision: Precision, options: dict[str, Any]) ->
     return text + f", {trainable:,} trainable parameters"
 
 
-def add_lora(base: PreTrainedModel, options: dict[str, Any]) -> Any:
+def add_lora(base: PreTrainedModel, options: Mapping[str, Any]) -> Any:
     """Wrap ``base`` with a LoRA adapter from the options (a ``peft.PeftModel``)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 

@@ -6,12 +6,12 @@ file fails in a second, before the model is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anytune.types import Hyperparameters
-from anytune_local.options import resolve_auto, with_defaults
+from anytune_local.options import resolve_auto
 from anytune_local.recipe import Reporter, TrainingFailure, TrainRequest, TrainResult
 from anytune_local.recipe.data import ChatExample, read_chat_file
 from anytune_local.recipe.runtime import (
@@ -92,7 +92,7 @@ def tokenize_examples(
 
 
 def make_encoder(
-    request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]
+    request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: Mapping[str, Any]
 ) -> ChatEncoder:
     """The job's encoder: its max_length, chat template switches and stop tokens."""
     return ChatEncoder(
@@ -105,7 +105,7 @@ def make_encoder(
 
 
 def prepare_data(
-    request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: dict[str, Any]
+    request: TrainRequest, tokenizer: PreTrainedTokenizerBase, options: Mapping[str, Any]
 ) -> tuple[TokenizedSet, TokenizedSet | None]:
     encoder = make_encoder(request, tokenizer, options)
     train_set = tokenize_examples(encoder, read_chat_file(request.train_path), request.train_path)
@@ -125,7 +125,7 @@ def prepare_data(
 
 def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
     """Fine-tune ``request.base_model`` with LoRA on a chat file (see the package docstring)."""
-    options = with_defaults(request.options)
+    options = request.options
     prepare_libraries(quantize=options["quantize"] != "none")
     from transformers import PrinterCallback, set_seed
 
@@ -147,7 +147,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
 
     resolved = resolve_auto(
         len(train_set.rows),
-        Hyperparameters.from_dict(request.hyperparameters),
+        request.hyperparameters,
         processes=world.size,
         gradient_accumulation_steps=int(options["gradient_accumulation_steps"]),
     )
