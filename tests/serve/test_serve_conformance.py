@@ -9,7 +9,8 @@ import pytest
 from anytune_openai import OpenAIProvider
 from servehelp import KEY_A, Server
 
-from anytune.testing.conformance import ProviderConformance
+from anytune.errors import InvalidRequestError
+from anytune.testing.conformance import EXAMPLE, ProviderConformance
 
 
 class TestOpenAIProviderThroughServe(ProviderConformance):
@@ -26,3 +27,11 @@ class TestOpenAIProviderThroughServe(ProviderConformance):
     @pytest.fixture
     def wait_timeout(self) -> float:
         return 60.0
+
+    def test_generate_as_declared(self, provider: OpenAIProvider, generate_model: str) -> None:
+        """The openai provider generates through chat completions, but this server's backend
+        (memory) cannot run models: the server says so as OpenAI would (a 400 naming
+        ``model``) and the provider raises it as an anytune error. Replies through the
+        server are tested on the local provider in test_serve_local.py."""
+        with pytest.raises(InvalidRequestError, match="cannot run models"):
+            provider.generate(generate_model, EXAMPLE["messages"][:2], max_new_tokens=4)
