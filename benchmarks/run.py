@@ -1,6 +1,6 @@
 """Run anytune's benchmarks side by side and write the results table.
 
-    python benchmarks/run.py                    # all four, full size (under 15 min on 2 cores)
+    python benchmarks/run.py                    # all five, full size (training alone: over 30 min on 2 cores)
     python benchmarks/run.py --smoke --out DIR  # seconds-sized, to keep the scripts working (CI)
     python benchmarks/run.py --only startup --only polling
 
