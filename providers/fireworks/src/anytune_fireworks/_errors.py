@@ -3,8 +3,8 @@ boundary. Messages are Fireworks' own, with the API key and the account id scrub
 next step. Fireworks' control plane answers errors as gRPC-gateway JSON
 (``{"code": 5, "message": "...", "details": []}``); ``{"error": {"message"}}`` is read too.
 
-(Scrubbing and Retry-After parsing are the same rules as the other hosted providers'; the core
-does not own them yet -- see the README's contract gaps.)
+(Scrubbing and Retry-After parsing are the core's: ``anytune.secrets.scrub`` and
+``anytune.retry.parse_retry_after``.)
 """
 
 from __future__ import annotations
