@@ -3,123 +3,54 @@ boundary. Messages are Fireworks' own, with the API key and the account id scrub
 next step. Fireworks' control plane answers errors as gRPC-gateway JSON
 (``{"code": 5, "message": "...", "details": []}``); ``{"error": {"message"}}`` is read too.
 
-(Scrubbing and Retry-After parsing are the core's: ``anytune.secrets.scrub`` and
-``anytune.retry.parse_retry_after``.)
-"""
+The mapping itself (status -> error class, Retry-After, scrubbing, the SDK's exception
+classes) is the core's ``anytune.http_errors``; what is Fireworks' here is its hints, its 412
+(FAILED_PRECONDITION) and the plain httpx transfers to signed storage URLs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 
-from anytune import errors
-from anytune.retry import parse_retry_after
-from anytune.secrets import scrub
+from anytune import errors, http_errors
 
 KEYS_URL = "https://app.fireworks.ai/settings/users/api-keys"
 
 
-@dataclass(frozen=True)
-class ErrorContext:
-    provider: str
-    key_env: str
-    secrets: tuple[str, ...]
-    """The API key and the account id: never shown."""
-    timeout: float | None = None
-
-    def scrub(self, text: str) -> str:
+def boundary(
+    provider: str, key_env: str, secrets: tuple[str, ...], timeout: float | None
+) -> http_errors.Boundary:
+    """``secrets``: the API key and the account id, never shown."""
+    return http_errors.Boundary(
+        provider,
         # Account ids are short by nature: scrubbed from 3 characters on.
-        return scrub(text, self.secrets, minimum=3)
-
-
-def server_message(body: Any, fallback: str) -> str:
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return fallback
-
-
-def status_error(
-    status: int, message: str, headers: Mapping[str, str] | None, ctx: ErrorContext
-) -> errors.AnytuneError:
-    message = ctx.scrub(message)
-    where = f" (HTTP {status})"
-    p = ctx.provider
-    if status == 401:
-        return errors.AuthenticationError(
-            f"{p} rejected the API key: {message}{where}",
-            hint=f"set {ctx.key_env} to a valid key ({KEYS_URL}), or pass -P api_key=...",
-            provider=p,
-        )
-    if status == 429:
-        return errors.RateLimitError(
-            f"{p} rate limit: {message}{where}", retry_after=parse_retry_after(headers), provider=p
-        )
-    if status >= 500 or status == 408:
-        return errors.ServiceUnavailableError(
-            f"{p} server error: {message}{where}",
-            retry_after=parse_retry_after(headers),
-            provider=p,
-        )
-    if status == 403:
-        return errors.PermissionDeniedError(
-            f"{message}{where}",
-            hint="check that FIREWORKS_ACCOUNT_ID is the account the key belongs to",
-            provider=p,
-        )
-    if status == 404:
-        return errors.NotFoundError(f"{message}{where}", provider=p)
-    if status == 409:
-        return errors.ConflictError(f"{message}{where}", provider=p)
-    if status == 412:  # FAILED_PRECONDITION: the object's state does not allow this
-        return errors.ConflictError(f"{message}{where}", provider=p)
-    return errors.InvalidRequestError(
-        f"{p} refused the request: {message}{where}",
-        hint="the message above is Fireworks'; fix that value and run the command again",
-        provider=p,
+        http_errors.Scrubber(secrets, minimum=3),
+        http_errors.StatusHints(
+            auth=f"set {key_env} to a valid key ({KEYS_URL}), or pass -P api_key=...",
+            forbidden="check that FIREWORKS_ACCOUNT_ID is the account the key belongs to",
+            invalid="the message above is Fireworks'; fix that value and run the command again",
+            # FAILED_PRECONDITION: the object's state does not allow this.
+            extra={412: (errors.ConflictError, None)},
+        ),
+        timeout,
+        timeout_hint="raise -P timeout=SECONDS if this keeps happening",
+        connection_hint="check the network and -P base_url (FIREWORKS_BASE_URL)",
     )
 
 
-def translate(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | None:
+def translate(exc: BaseException, ctx: http_errors.Boundary) -> errors.AnytuneError | None:
     import fireworks
 
-    if isinstance(exc, fireworks.APIStatusError):
-        message = server_message(getattr(exc, "body", None), str(exc.message or exc))
-        headers = dict(exc.response.headers) if exc.response is not None else None
-        return status_error(exc.status_code, message, headers, ctx)
-    if isinstance(exc, fireworks.APITimeoutError):
-        after = f" after {ctx.timeout:g} s" if ctx.timeout else ""
-        return errors.ProviderConnectionError(
-            f"request to {ctx.provider} timed out{after}",
-            hint="raise -P timeout=SECONDS if this keeps happening",
-            provider=ctx.provider,
-        )
-    if isinstance(exc, fireworks.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f": {ctx.scrub(str(cause))}" if cause else ""
-        return errors.ProviderConnectionError(
-            f"could not reach {ctx.provider}{detail}",
-            hint="check the network and -P base_url (FIREWORKS_BASE_URL)",
-            provider=ctx.provider,
-        )
-    if isinstance(exc, fireworks.FireworksError):
-        return errors.ConfigurationError(ctx.scrub(str(exc)), provider=ctx.provider)
-    return None
+    return ctx.from_sdk(exc, http_errors.sdk_errors(fireworks, fireworks.FireworksError))
 
 
-def http_error(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | None:
+def http_error(exc: BaseException, ctx: http_errors.Boundary) -> errors.AnytuneError | None:
     """The same for the plain httpx transfers (signed URLs)."""
     import httpx
 
     if isinstance(exc, httpx.HTTPStatusError):
-        return status_error(
-            exc.response.status_code, exc.response.text[:500], dict(exc.response.headers), ctx
-        )
+        response = exc.response
+        return ctx.from_status(response.status_code, response.text[:500], dict(response.headers))
     if isinstance(exc, httpx.TimeoutException):
         return errors.ProviderConnectionError(
             f"transfer to {ctx.provider} storage timed out", provider=ctx.provider
@@ -134,14 +65,7 @@ def http_error(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | N
 
 
 @contextmanager
-def translated(ctx: ErrorContext) -> Iterator[None]:
-    try:
+def translated(ctx: http_errors.Boundary) -> Iterator[None]:
+    """Run SDK and storage calls inside this block; their errors leave it as anytune errors."""
+    with http_errors.translated(lambda exc: translate(exc, ctx) or http_error(exc, ctx), ctx.scrub):
         yield
-    except errors.AnytuneError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, ctx) or http_error(exc, ctx)
-        if mapped is None:
-            raise
-        exc.args = tuple(ctx.scrub(a) if isinstance(a, str) else a for a in exc.args)
-        raise mapped from exc

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from anytune import http_errors
 from anytune.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -50,7 +51,7 @@ from anytune_fireworks._convert import (
     to_events,
     to_job,
 )
-from anytune_fireworks._errors import ErrorContext, translated
+from anytune_fireworks._errors import boundary, translated
 
 if TYPE_CHECKING:
     from fireworks import Fireworks
@@ -125,8 +126,8 @@ class FireworksProvider(Provider):
 
     # -- plumbing ------------------------------------------------------------------------
     @property
-    def _errors(self) -> ErrorContext:
-        return ErrorContext(self.name, self.key_env, self.secret_values(), self.timeout)
+    def _errors(self) -> http_errors.Boundary:
+        return boundary(self.name, self.key_env, self.secret_values(), self.timeout)
 
     @property
     def account(self) -> str:

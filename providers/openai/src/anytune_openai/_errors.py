@@ -1,19 +1,19 @@
 """Where every openai SDK error becomes an anytune error: ``translated()`` is the one boundary.
 
 Messages are the server's own (they name the line of an invalid file, the parameter, ...)
-with the API key scrubbed out, plus a hint saying what to do next.
+with the API key scrubbed out, plus a hint saying what to do next. The status mapping,
+Retry-After and scrubbing are the core's ``anytune.http_errors`` (shared with every hosted
+provider); OpenAI's error codes and hints are added here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from anytune import errors
-from anytune.retry import parse_retry_after
-from anytune.secrets import scrub
+from anytune import errors, http_errors
 
 TRAINING_NOT_AVAILABLE_HINT = (
     "OpenAI no longer lets this organisation create fine-tuning jobs (it is winding down "
@@ -35,8 +35,12 @@ class ErrorContext:
     others: tuple[str, ...] = ()
     """More secrets to scrub: credentials given inside the base URL."""
 
+    @property
+    def scrubber(self) -> http_errors.Scrubber:
+        return http_errors.Scrubber((self.secret, *self.others))
+
     def scrub(self, text: str) -> str:
-        return scrub(text, (self.secret, *self.others))
+        return self.scrubber(text)
 
 
 def split_url_secrets(url: str) -> tuple[str, tuple[str, ...]]:
@@ -68,71 +72,40 @@ def split_url_secrets(url: str) -> tuple[str, tuple[str, ...]]:
     return public, tuple(s for s in secrets if s)
 
 
-def _server_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return str(getattr(exc, "message", None) or exc)
-
-
 def _status_error(exc: Any, ctx: ErrorContext) -> errors.AnytuneError:
-    status: int = exc.status_code
+    """OpenAI reads more of the answer than the shared status rule: the error ``code``
+    (training no longer available, quota), the request id and ``x-should-retry``."""
+    status, message, headers = http_errors.status_parts(exc)
     code: str | None = getattr(exc, "code", None)
-    message = ctx.scrub(_server_message(exc))
     request_id = getattr(exc, "request_id", None)
-    where = f" (HTTP {status}{', request ' + request_id if request_id else ''})"
-    p = ctx.provider
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    should_retry = (headers or {}).get("x-should-retry")
-
-    if status == 401:
-        return errors.AuthenticationError(
-            f"{p} rejected the API key: {message}{where}",
-            hint=f"set {ctx.key_env} to a valid API key (or pass api_key=...)",
-            provider=p,
-        )
     if status == 403 and code == "training_not_available":
+        where = f" (HTTP {status}{', request ' + request_id if request_id else ''})"
         return errors.TrainingNotAvailableError(
-            f"{message}{where}", hint=TRAINING_NOT_AVAILABLE_HINT, provider=p
+            f"{ctx.scrub(message)}{where}", hint=TRAINING_NOT_AVAILABLE_HINT, provider=ctx.provider
         )
     if status == 429 and code == "insufficient_quota":
+        where = f" (HTTP {status}{', request ' + request_id if request_id else ''})"
         return errors.PermissionDeniedError(
-            f"{message}{where}",
+            f"{ctx.scrub(message)}{where}",
             hint="the account is out of quota: check the plan and billing details",
-            provider=p,
+            provider=ctx.provider,
         )
-    if status == 429 or (should_retry == "true" and status < 500):
-        return errors.RateLimitError(
-            f"{p} rate limit: {message}{where}",
-            retry_after=parse_retry_after(headers),
-            provider=p,
-        )
-    if status >= 500 or status == 408:
-        return errors.ServiceUnavailableError(
-            f"{p} server error: {message}{where}",
-            retry_after=parse_retry_after(headers),
-            provider=p,
-        )
-    if status == 403:
-        return errors.PermissionDeniedError(
-            f"{message}{where}",
-            hint="check that the key's project and organization may use fine-tuning "
-            "(OPENAI_PROJECT_ID, OPENAI_ORG_ID)",
-            provider=p,
-        )
-    if status == 404:
-        return errors.NotFoundError(f"{message}{where}", provider=p)
-    if status == 409:
-        return errors.ConflictError(f"{message}{where}", provider=p)
     param = getattr(exc, "param", None)
-    return errors.InvalidRequestError(
-        f"{p} refused the request: {message}{where}",
-        hint=f"parameter: {param}" if param else None,
-        provider=p,
+    hints = http_errors.StatusHints(
+        auth=f"set {ctx.key_env} to a valid API key (or pass api_key=...)",
+        forbidden="check that the key's project and organization may use fine-tuning "
+        "(OPENAI_PROJECT_ID, OPENAI_ORG_ID)",
+        invalid=f"parameter: {param}" if param else None,
+    )
+    return http_errors.from_http_status(
+        status,
+        message,
+        provider=ctx.provider,
+        headers=headers,
+        hints=hints,
+        scrubber=ctx.scrubber,
+        request_id=request_id,
+        retryable=(headers or {}).get("x-should-retry") == "true",
     )
 
 
@@ -140,45 +113,23 @@ def translate(exc: BaseException, ctx: ErrorContext) -> errors.AnytuneError | No
     """The anytune error for an SDK exception, or None if ``exc`` is not from the SDK."""
     import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, ctx)
-    if isinstance(exc, openai.APITimeoutError):
-        after = f" after {ctx.timeout:g} s" if ctx.timeout else ""
-        return errors.ProviderConnectionError(
-            f"request to {ctx.provider} timed out{after}",
-            hint="raise the timeout option if this keeps happening",
-            provider=ctx.provider,
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f": {ctx.scrub(str(cause))}" if cause else ""
-        return errors.ProviderConnectionError(
-            f"could not reach {ctx.provider}{detail}",
-            hint="check the network and the base URL",
-            provider=ctx.provider,
-        )
-    if isinstance(exc, openai.OpenAIError):
-        return errors.ConfigurationError(ctx.scrub(str(exc)), provider=ctx.provider)
-    return None
-
-
-def _scrub_exception(exc: BaseException, ctx: ErrorContext) -> None:
-    """Remove secrets from the SDK exception kept as ``__cause__`` (shown by --debug)."""
-    exc.args = tuple(ctx.scrub(a) if isinstance(a, str) else a for a in exc.args)
-    if isinstance(getattr(exc, "message", None), str):
-        exc.message = ctx.scrub(exc.message)  # type: ignore[attr-defined]
+    sdk = http_errors.SdkErrors(
+        openai.APIStatusError, openai.APITimeoutError, openai.APIConnectionError, openai.OpenAIError
+    )
+    return http_errors.from_sdk_error(
+        exc,
+        sdk,
+        provider=ctx.provider,
+        scrubber=ctx.scrubber,
+        timeout=ctx.timeout,
+        timeout_hint="raise the timeout option if this keeps happening",
+        connection_hint="check the network and the base URL",
+        status_error=lambda e: _status_error(e, ctx),
+    )
 
 
 @contextmanager
 def translated(ctx: ErrorContext) -> Iterator[None]:
     """Run SDK calls inside this block; SDK errors leave it as anytune errors."""
-    try:
+    with http_errors.translated(lambda exc: translate(exc, ctx), ctx.scrub):
         yield
-    except errors.AnytuneError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, ctx)
-        if mapped is None:
-            raise
-        _scrub_exception(exc, ctx)
-        raise mapped from exc

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from anytune import http_errors
 from anytune.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -49,7 +50,7 @@ from anytune_together._convert import (
     to_events,
     to_job,
 )
-from anytune_together._errors import ErrorContext, translated
+from anytune_together._errors import boundary, translated
 
 if TYPE_CHECKING:
     from together import Together
@@ -123,8 +124,8 @@ class TogetherProvider(Provider):
 
     # -- plumbing ------------------------------------------------------------------------
     @property
-    def _errors(self) -> ErrorContext:
-        return ErrorContext(self.name, self.key_env, self.secret_values(), self.timeout)
+    def _errors(self) -> http_errors.Boundary:
+        return boundary(self.name, self.key_env, self.secret_values(), self.timeout)
 
     def _client(self) -> Together:
         with self._lock:
