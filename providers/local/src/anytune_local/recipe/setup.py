@@ -232,7 +232,8 @@ def describe_setup(model: Any, precision: Precision, options: Mapping[str, Any])
 
 
 def add_lora(base: PreTrainedModel, options: Mapping[str, Any]) -> Any:
-    """Wrap ``base`` with a LoRA adapter from the options (a ``peft.PeftModel``)."""
+    """Wrap ``base`` with a LoRA adapter from the options (a ``peft.PeftModel``), its dropout
+    ``recipe.fastpath.FastDropout``."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if options.get("quantize", "none") != "none":
@@ -249,6 +250,10 @@ def add_lora(base: PreTrainedModel, options: Mapping[str, Any]) -> Any:
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(base, config)
+        model = get_peft_model(base, config)
     except ValueError as exc:
         raise TrainingFailure("invalid_options", f"cannot add LoRA adapters: {exc}") from exc
+    from anytune_local.recipe.fastpath import use_fast_dropout
+
+    use_fast_dropout(model)  # the same dropout, its mask drawn 5× faster on CPU
+    return model

@@ -130,6 +130,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
     from transformers import PrinterCallback, set_seed
 
     from anytune_local.recipe.batching import MicroBatchCollator
+    from anytune_local.recipe.fastpath import TrainedHead
     from anytune_local.recipe.trainer import MicroBatchTrainer, ReporterCallback, TokenStats
 
     world = World.from_env()
@@ -159,6 +160,7 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
     set_seed(seed)  # LoRA weights are initialised randomly
     base = load_base_model(request.base_model, options, precision, local_rank=world.local_rank)
     model = add_lora(base, options)
+    trained_head = TrainedHead.attach(model)
 
     # -- train --------------------------------------------------------------------------
     stats = TokenStats.resumed_from(request.resume_from_checkpoint, world.rank)
@@ -194,13 +196,20 @@ def train_sft(request: TrainRequest, reporter: Reporter) -> TrainResult:
         processing_class=tokenizer,
         callbacks=[callback],
         token_stats=stats,
+        trained_head=trained_head,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to the reporter, not stdout
     if world.is_main:
         reporter.event(
             "Training started: "
             + describe_resolved(resolved, total_steps(len(train_set.rows), resolved, options))
-            + f"; {describe_setup(model, precision, options)}, {world.size} process(es)"
+            + f"; {describe_setup(model, precision, options)}, {world.size} process(es), "
+            + (
+                "output layer at trained positions only"
+                if trained_head is not None
+                else "output layer at every position (this model's logits are not its output"
+                " layer's alone)"
+            )
         )
     resume = str(request.resume_from_checkpoint) if request.resume_from_checkpoint else None
     with out_of_memory_guard():

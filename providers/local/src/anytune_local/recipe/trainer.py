@@ -23,6 +23,7 @@ from transformers import Trainer, TrainerCallback
 
 from anytune.types import Metrics
 from anytune_local.recipe.batching import IGNORE_INDEX, computed_tokens
+from anytune_local.recipe.fastpath import TrainedHead, token_loss, trained_targets
 
 if TYPE_CHECKING:
     import torch
@@ -76,6 +77,11 @@ def _trained_tokens(micro_batch: dict[str, Any]) -> torch.Tensor:
     return labels.ne(IGNORE_INDEX).sum()
 
 
+def _selected_loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> Any:
+    """The Trainer's ``compute_loss_func`` when the logits are those of trained positions."""
+    return token_loss(outputs.logits, trained_targets(labels), num_items_in_batch)
+
+
 class StopsAtMaxSteps(Trainer):
     """A Trainer that takes no step once ``max_steps`` is reached.
 
@@ -96,13 +102,39 @@ class StopsAtMaxSteps(Trainer):
 
 
 class MicroBatchTrainer(StopsAtMaxSteps):
-    """A Trainer whose batches are lists of micro-batches (see ``recipe.batching``)."""
+    """A Trainer whose batches are lists of micro-batches (see ``recipe.batching``).
 
-    def __init__(self, *args: Any, token_stats: TokenStats, **kwargs: Any):
+    With ``trained_head`` (``recipe.fastpath``), the output layer and the loss are computed
+    at the trained positions only; the Trainer's own ``compute_loss`` still owns the loss
+    normalisation and its scaling across processes (through ``compute_loss_func``).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        token_stats: TokenStats,
+        trained_head: TrainedHead | None = None,
+        **kwargs: Any,
+    ):
+        if trained_head is not None:
+            kwargs["compute_loss_func"] = _selected_loss
         super().__init__(*args, **kwargs)
         self.token_stats = token_stats
+        self.trained_head = trained_head
         model: Any = self.model
         self._parameter_count = int(sum(p.numel() for p in model.parameters()))
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        if self.trained_head is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        with self.trained_head.select(inputs["labels"]):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def get_batch_samples(
         self, epoch_iterator: Iterator[Any], num_batches: int, device: torch.device
@@ -176,7 +208,10 @@ class MicroBatchTrainer(StopsAtMaxSteps):
                     if int(count) == 0:
                         continue
                     with self.autocast_smart_context_manager():
-                        loss = model(**micro).loss
+                        if self.trained_head is not None:
+                            loss = self.trained_head.loss(model, micro)
+                        else:
+                            loss = model(**micro).loss
                     sums[0] += loss.double() * count
                     sums[1] += count
         if self.args.world_size > 1:
