@@ -12,7 +12,8 @@ from pathlib import Path
 
 from anytune_together.testing import TEST_API_KEY, FakeTogetherServer
 
-MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+# A model with a price Together has published (catalog.PRICES_SOURCE), so the run is priced.
+MODEL = "Qwen/Qwen3.5-9B"
 
 
 def _anytune(env: dict[str, str], *args: str, code: int = 0) -> tuple[str, str]:

@@ -26,7 +26,7 @@ def test_validate_runs_togethers_file_check(tmp_path: Path) -> None:
 
 def test_validate_refuses_options_as_create_does(tmp_path: Path) -> None:
     train = write_chat_jsonl(tmp_path / "train.jsonl", 12)
-    args = ["validate", str(train), "-p", "together", "-m", "Qwen/Qwen3-8B"]
+    args = ["validate", str(train), "-p", "together", "-m", "Qwen/Qwen3.5-9B"]
     refused = CliRunner().invoke(cli, [*args, "-o", "lora=false", "-o", "lora_r=8"])
     assert refused.exit_code == 2, refused.output
     assert "only apply to LoRA" in refused.stderr

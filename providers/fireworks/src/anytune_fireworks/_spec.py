@@ -16,7 +16,7 @@ from anytune_fireworks import catalog
 
 OPTIONS: Mapping[str, OptionSpec] = {
     "lora_r": OptionSpec(
-        int, None, f"LoRA rank, 1 to {catalog.MAX_LORA_RANK} (default: Fireworks' 8)"
+        int, None, f"LoRA rank, 1 to {catalog.MAX_LORA_RANK} (default: Fireworks')"
     ),
     "lora_alpha": OptionSpec(int, None, "not offered by Fireworks (refused)"),
     "lora_dropout": OptionSpec(float, None, "not offered by Fireworks (refused)"),
@@ -93,11 +93,12 @@ def check_spec(spec: ValidatedSpec, provider: str) -> None:
         raise _bad("option weight_decay must be >= 0", "e.g. -o weight_decay=0.01", provider)
     info = catalog.lookup(spec.model)
     max_length = opts.get_int("max_length")
-    if info is not None and max_length and max_length > info.max_context:
+    context = info.max_context if info is not None else None
+    if context is not None and max_length and max_length > context:
         raise _bad(
-            f"max_length {max_length} is over {spec.model}'s context of {info.max_context} "
-            f"tokens on {provider}",
-            f"use -o max_length={info.max_context} or less",
+            f"max_length {max_length} is over {spec.model}'s context of {context} tokens on "
+            f"{provider}",
+            f"use -o max_length={context} or less",
             provider,
         )
     if opts.get_bool("early_stop") and not (

@@ -1,36 +1,53 @@
-"""What Fireworks offers per fine-tunable base model: the longest training context and the
-size bracket its price depends on, and the dated price table. The one place these numbers
-live; ``rules.dataset_rules`` and ``_spec.check_spec`` read them.
+"""What anytune knows of Fireworks' fine-tunable base models: their size bracket (from the
+parameter count in the model's name) and the dated price per bracket. The one place these
+numbers live; ``rules.dataset_rules`` and ``_spec.check_spec`` read them. They change: update
+the table and the dates, not code.
 
-Fireworks bills SFT and DPO per training token (dataset tokens x epochs), by model size.
-Numbers as read from https://fireworks.ai/pricing and Fireworks' fine-tuning docs on
-``AS_OF``; they change: update the table and the date, not code.
+Sources, read on ``AS_OF`` (2026-12-01) from stored copies of the published pages:
+
+- ``SOURCE`` (https://fireworks.ai/pricing, an undated stored copy): "$ / 1M tokens in
+  training": models up to 16B parameters $0.50, 16.1B - 80B $3.00, billed on "the total
+  number of tokens in your fine-tuning dataset (dataset size * number of epochs)". That copy
+  names no DPO price and no bracket above 80B, so those are unverified: a DPO job, or a larger
+  model, gets no cost estimate (``validate`` says so) rather than a guess.
+- The models: families Fireworks names as fine-tunable on
+  https://docs.fireworks.ai/fine-tuning/supervised-fine-tuning ("Llama 3 models, Qwen 2/2.5
+  models, Qwen 3 non-MoE models, DeepSeek V3/R1 models, Gemma 3 models and Phi 3/4 models");
+  Mistral 7B is not among them and was dropped.
+- Context lengths: Fireworks' "Max supported context length" per base model is in its managed
+  fine-tuning docs (https://docs.fireworks.ai/fine-tuning/managed-finetuning-intro, a table
+  generated from its training-shape registry), but no stored copy of that table covered the
+  models below, so no per-model context is claimed (``max_context`` is None). Fireworks
+  checks ``max_context_length`` against the model when the job is created.
+
+Unverified (anytune's own bounds, not found in Fireworks' published pages): ``MIN_EXAMPLES``,
+``BASE_LEARNING_RATE``, ``DEFAULT_EPOCHS``, ``MAX_EPOCHS``, ``MAX_BATCH_SIZE``,
+``MAX_LORA_RANK``. The README's Fireworks section lists them as such.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-AS_OF = "2026-11"
+AS_OF = "2026-12-01"
+"""When the sources were read."""
 SOURCE = "https://fireworks.ai/pricing"
 
-BRACKETS = ("up to 16B", "16.1B-80B", "80B-300B", "over 300B")
-PRICES: dict[str, tuple[float, float, float, float]] = {
-    "supervised": (0.50, 3.00, 6.00, 10.00),
-    "dpo": (1.00, 6.00, 12.00, 20.00),
-}
-"""USD per million training tokens, per bracket (same order as BRACKETS)."""
+BRACKETS = ("up to 16B", "16.1B-80B")
+PRICES: dict[str, tuple[float, float]] = {"supervised": (0.50, 3.00)}
+"""USD per million training tokens, per bracket (same order as BRACKETS); a method missing
+here (DPO) has no verified price."""
 
 MIN_EXAMPLES = 3
-"""Fireworks refuses a dataset with fewer examples."""
+"""Unverified."""
 BASE_LEARNING_RATE = 1e-4
-"""Fireworks' default learning rate for LoRA SFT; learning_rate_multiplier scales it."""
+"""Unverified: the learning rate ``learning_rate_multiplier`` scales (firectl's documented
+example passes ``--learning-rate 0.0001``)."""
 DEFAULT_EPOCHS = 1
+"""Unverified: what ``n_epochs="auto"`` sends."""
 MAX_EPOCHS = 100
 MAX_BATCH_SIZE = 1024
 MAX_LORA_RANK = 64
-DEFAULT_CONTEXT = 8192
-"""The context length a job trains with unless -o max_length says otherwise."""
 PUBLIC_PREFIX = "accounts/fireworks/models/"
 
 
@@ -38,24 +55,25 @@ PUBLIC_PREFIX = "accounts/fireworks/models/"
 class ModelInfo:
     name: str
     """The short name, as in accounts/fireworks/models/NAME."""
-    max_context: int
-    bracket: int
+    bracket: int | None
+    """Index into ``BRACKETS`` from the parameter count; None: above every priced bracket."""
+    max_context: int | None = None
+    """The largest training context Fireworks publishes for the model; None: unverified."""
 
 
 MODELS: tuple[ModelInfo, ...] = (
-    ModelInfo("llama-v3p1-8b-instruct", 131_072, 0),
-    ModelInfo("llama-v3p2-1b-instruct", 131_072, 0),
-    ModelInfo("llama-v3p2-3b-instruct", 131_072, 0),
-    ModelInfo("llama-v3p1-70b-instruct", 131_072, 1),
-    ModelInfo("llama-v3p3-70b-instruct", 131_072, 1),
-    ModelInfo("qwen3-8b", 40_960, 0),
-    ModelInfo("qwen3-14b", 40_960, 0),
-    ModelInfo("qwen3-32b", 40_960, 1),
-    ModelInfo("qwen2p5-7b-instruct", 32_768, 0),
-    ModelInfo("qwen2p5-72b-instruct", 32_768, 1),
-    ModelInfo("mistral-7b-instruct-v0p2", 32_768, 0),
-    ModelInfo("gemma-3-12b-it", 131_072, 0),
-    ModelInfo("deepseek-v3", 163_840, 3),
+    ModelInfo("llama-v3p1-8b-instruct", 0),
+    ModelInfo("llama-v3p2-1b-instruct", 0),
+    ModelInfo("llama-v3p2-3b-instruct", 0),
+    ModelInfo("llama-v3p1-70b-instruct", 1),
+    ModelInfo("llama-v3p3-70b-instruct", 1),
+    ModelInfo("qwen3-8b", 0),
+    ModelInfo("qwen3-14b", 0),
+    ModelInfo("qwen3-32b", 1),
+    ModelInfo("qwen2p5-7b-instruct", 0),
+    ModelInfo("qwen2p5-72b-instruct", 1),
+    ModelInfo("gemma-3-12b-it", 0),
+    ModelInfo("deepseek-v3", None),  # 671B: no published bracket in the source
 )
 
 
@@ -71,6 +89,14 @@ def full_name(model: str) -> str:
 def lookup(model: str) -> ModelInfo | None:
     name = short_name(model).lower()
     return next((m for m in MODELS if m.name == name), None)
+
+
+def price(info: ModelInfo, method: str) -> float | None:
+    """USD per million training tokens, or None where the source publishes none."""
+    by_bracket = PRICES.get("dpo" if method == "dpo" else "supervised")
+    if by_bracket is None or info.bracket is None:
+        return None
+    return by_bracket[info.bracket]
 
 
 def known_models() -> list[str]:

@@ -1,7 +1,8 @@
 """Fireworks' rules for a training file, as ``anytune validate -p fireworks -m M`` applies
-them offline: at least 3 examples, the model's context length (or ``-o max_length``), a
-labelled token estimate (Fireworks tokenizes with the model's own tokenizer), the dated price
-for the model's size bracket and method, and ``n_epochs="auto"`` as Fireworks' default (1)."""
+them offline: at least 3 examples, ``-o max_length`` as the per-example limit (no per-model
+context is verified, see ``catalog``), a labelled token estimate (Fireworks tokenizes with the
+model's own tokenizer), the dated price for the model's size bracket where one is published
+(otherwise the estimate says it is unavailable), and ``n_epochs="auto"`` as 1."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ METHODS = frozenset({"supervised", "dpo"})
 
 
 def auto_epochs(examples: int) -> int:
-    """Fireworks' documented default: one epoch."""
+    """One epoch (``catalog.DEFAULT_EPOCHS``; Fireworks' own default is unverified)."""
     return catalog.DEFAULT_EPOCHS
 
 
@@ -32,23 +33,27 @@ def dataset_rules(
     limit: int | None = None
     if info is None:
         notes.append(
-            f"no context length or price known for {model or 'an unnamed model'}; models in "
-            f"anytune's table ({catalog.AS_OF}): {', '.join(catalog.known_models())}"
+            f"no price known for {model or 'an unnamed model'}; models in anytune's table "
+            f"(read {catalog.AS_OF}): {', '.join(catalog.known_models())}"
         )
     else:
-        price = Price(
-            catalog.PRICES["dpo" if method == "dpo" else "supervised"][info.bracket],
-            as_of=catalog.AS_OF,
-            source=catalog.SOURCE,
-        )
-        limit = min(info.max_context, catalog.DEFAULT_CONTEXT)
-        notes.append(f"price bracket {catalog.BRACKETS[info.bracket]}")
+        usd = catalog.price(info, method)
+        if usd is None:
+            notes.append(
+                f"cost estimate unavailable: no {'DPO' if method == 'dpo' else 'SFT'} price "
+                f"for {info.name} is published in the source anytune could read "
+                f"({catalog.SOURCE}, read {catalog.AS_OF})"
+            )
+        else:
+            price = Price(usd, as_of=catalog.AS_OF, source=catalog.SOURCE)
+            notes.append(f"price bracket {catalog.BRACKETS[info.bracket or 0]}")
+        limit = info.max_context
     if isinstance(max_length, int) and max_length > 0:
         limit = max_length
-    elif info is not None:
+    elif limit is None:
         notes.append(
-            f"examples longer than {limit:,} tokens (the default context) are truncated; "
-            f"-o max_length=N raises it up to {info.max_context:,}"
+            "no per-example token limit checked: the model's training context is not in "
+            "anytune's verified table (Fireworks checks -o max_length when the job is created)"
         )
     return DatasetRules(
         min_examples=catalog.MIN_EXAMPLES,

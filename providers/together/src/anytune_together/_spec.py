@@ -116,6 +116,14 @@ def check_spec(spec: ValidatedSpec, provider: str) -> None:
                 f"use -o max_length={limit} or less",
                 provider,
             )
+    rank = opts.get_int("lora_r")
+    if info is not None and rank is not None and rank > info.max_lora_rank:
+        raise _bad(
+            f"lora_r {rank} is over {spec.model}'s largest LoRA rank on {provider} "
+            f"({info.max_lora_rank})",
+            f"use -o lora_r={info.max_lora_rank} or less",
+            provider,
+        )
     if info is not None and not opts.get_bool("lora") and not info.full_training:
         raise _bad(
             f"{spec.model} has no full fine-tuning on {provider}",

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -95,6 +96,13 @@ class TogetherProvider(Provider):
     connection_options: ClassVar[tuple[str, ...]] = ("base_url", "project_id")
     secret_connection_options: ClassVar[tuple[str, ...]] = ("api_key",)
     default_poll_interval: ClassVar[float] = 10.0
+
+    def hyperparameter_limits_for(self, model: str | None) -> HyperparameterLimits:
+        """A model in the catalog has Together's published batch sizes for it."""
+        info = catalog.lookup(model) if model else None
+        if info is None:
+            return self.hyperparameter_limits
+        return replace(self.hyperparameter_limits, batch_size=Limit(info.min_batch, info.max_batch))
 
     def __init__(
         self,

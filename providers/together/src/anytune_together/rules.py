@@ -1,8 +1,9 @@
 """Together's rules for a training file, as ``anytune validate -p together -m M`` applies them
 offline: Together's minimum example count, the model's longest training sequence (SFT or
 DPO), a labelled token estimate (Together tokenizes with the model's own tokenizer, which
-anytune does not load), the dated price for the model's size bracket, method and LoRA/full
-training, and ``n_epochs="auto"`` resolved as the API's default (1)."""
+anytune does not load), the price where Together has published one for the model, method
+and LoRA/full training (otherwise the estimate says it is unavailable), and
+``n_epochs="auto"`` resolved as the API's default (1)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,22 @@ def dataset_rules(
     if info is None:
         notes.append(
             f"no sequence limit or price known for {model or 'an unnamed model'}; models in "
-            f"anytune's table ({catalog.AS_OF}): {', '.join(catalog.known_models())}"
+            f"anytune's table (read {catalog.AS_OF} from {catalog.MODELS_SOURCE}): "
+            f"{', '.join(catalog.known_models())}"
         )
     else:
         max_tokens = info.max_seq_length_dpo if method == "dpo" else info.max_seq_length_sft
-        price = Price(catalog.price(info, method, lora), as_of=catalog.AS_OF, source=catalog.SOURCE)
-        notes.append(
-            f"price bracket {catalog.BRACKETS[info.bracket]}, "
-            f"{'LoRA' if lora else 'full'} {'DPO' if method == 'dpo' else 'SFT'}"
-        )
+        usd = catalog.price(info, method, lora)
+        kind = f"{'LoRA' if lora else 'full'} {'DPO' if method == 'dpo' else 'SFT'}"
+        if usd is None:
+            notes.append(
+                f"cost estimate unavailable: Together has not published a {kind} price for "
+                f"{info.name} that anytune could verify ({catalog.AS_OF}); Together estimates "
+                "the job's price itself before it runs (POST /v1/fine-tunes/estimate-price)"
+            )
+        else:
+            price = Price(usd, as_of=catalog.PRICES_PUBLISHED, source=catalog.PRICES_SOURCE)
+            notes.append(f"{kind} price published by Together on {catalog.PRICES_PUBLISHED}")
     return DatasetRules(
         min_examples=catalog.MIN_EXAMPLES,
         max_tokens_per_example=max_tokens,
