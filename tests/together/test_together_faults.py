@@ -256,8 +256,11 @@ def test_late_commit_after_a_resend_is_cancelled_and_reported(
         job = provider.create_job(_spec(file_id, suffix="dup"))
     jobs = together_server.jobs()
     assert len(jobs) == 2 and together_server.count(CREATE) == 2
-    # The oldest is kept: the re-sent one was created first, the late commit after it.
-    kept, duplicate = sorted(jobs, key=lambda j: j["created_at"])
+    # The oldest is kept: the re-sent one was created first, the late commit after it. Oldest
+    # as anytune.exactly_once orders them, by (created_at in whole seconds, id): the two can
+    # fall in the same second, and then the id decides.
+    seen = {j["id"]: provider.get_job(j["id"]) for j in jobs}
+    kept, duplicate = sorted(jobs, key=lambda j: (seen[j["id"]].created_at, j["id"]))
     assert job.id == kept["id"]
     assert duplicate["status"] == "cancel_requested"
     assert duplicate["id"] in str(caught[0].message)
