@@ -15,7 +15,7 @@ and run ``anytune.testing.conformance`` against themselves.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -310,6 +310,39 @@ class Provider(abc.ABC):
         options: Mapping[str, Any] | None = None,
     ) -> str:
         raise self._unsupported("generate")
+
+    def generate_stream(
+        self,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[str]:
+        """The reply as text deltas, in order, as the model writes it (``anytune serve``'s
+        streaming chat completions); their concatenation is the reply ``generate`` gives
+        when ``temperature`` is 0 (greedy). Closing the iterator early stops generation.
+
+        ``temperature`` > 0 samples (with ``top_p``); ``seed`` makes sampling repeatable where
+        the provider can seed it (best effort, as in OpenAI's API). The default yields the
+        whole reply once: ``generate``'s when greedy, else ``generate_batch``'s (which refuses
+        sampling it cannot do), ignoring ``seed``; providers that can stream override it.
+        """
+        conversation = list(messages)
+        if temperature == 0.0:
+            yield self.generate(model, conversation, max_new_tokens=max_new_tokens, options=options)
+            return
+        yield self.generate_batch(
+            model,
+            [conversation],
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            options=options,
+        )[0]
 
     def generate_batch(
         self,

@@ -314,9 +314,14 @@ class ProviderConformance(FileConformance):
         if not provider.capabilities.generate:
             with pytest.raises(UnsupportedOperationError):
                 provider.generate(generate_model, messages)
+            with pytest.raises(UnsupportedOperationError):
+                list(provider.generate_stream(generate_model, messages))
             return
         reply = provider.generate(generate_model, messages, max_new_tokens=4)
         assert isinstance(reply, str)
+        # Greedy: the streamed deltas join into the same reply.
+        pieces = list(provider.generate_stream(generate_model, messages, max_new_tokens=4))
+        assert all(isinstance(p, str) for p in pieces) and "".join(pieces) == reply
 
     @staticmethod
     def _cleanup(provider: Provider, job_id: str) -> None:

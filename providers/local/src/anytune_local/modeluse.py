@@ -1,5 +1,6 @@
-"""What the local provider does with trained models besides chatting: batched generation and
-reference-answer scoring (``anytune eval``), and the path of an uploaded file.
+"""What the local provider does with trained models besides ``generate``: streamed replies
+(``anytune serve``), batched generation and reference-answer scoring (``anytune eval``),
+export, and the path of an uploaded file.
 
 A mixin of ``LocalProvider`` (kept apart so the provider module stays about the job
 lifecycle); no ML library is imported until a model is run.
@@ -7,7 +8,7 @@ lifecycle); no ML library is imported until a model is run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ def _recipe_errors_lazy() -> Any:
 
 
 class ModelUse:
-    """``generate_batch``, ``score`` and ``local_file`` for ``LocalProvider``."""
+    """``generate_stream``, ``generate_batch``, ``score``, ``export_model`` and ``local_file``
+    for ``LocalProvider``."""
 
     store: Store
 
@@ -47,6 +49,33 @@ class ModelUse:
             model = job.fine_tuned_model
         check_model(model)
         return resolve_model(model)
+
+    def generate_stream(
+        self,
+        model: str,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Iterator[str]:
+        """Text deltas as the model writes them (the adapter on its base, loaded once and
+        cached); closing the iterator stops generation."""
+        from anytune_local.provider import _recipe_errors
+        from anytune_local.recipe.streaming import generate_stream
+
+        path = self.model_path(model)
+        with _recipe_errors("local"):
+            yield from generate_stream(
+                path,
+                [dict(m) for m in messages],
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+            )
 
     def generate_batch(
         self,

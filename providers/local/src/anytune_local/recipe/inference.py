@@ -1,4 +1,5 @@
-"""Run a model: a base model or a saved adapter directory, greedy decoding."""
+"""Run a model (a base model or a saved adapter directory): batched replies, streamed replies
+(``streaming``), reference-answer scores."""
 
 from __future__ import annotations
 
@@ -84,20 +85,14 @@ def _bf16_autocast_if_needed(model: Any) -> Iterator[None]:
         yield
 
 
-def generate_batch(
+def _prompt_inputs(
+    model: Any,
+    tokenizer: Any,
     model_path: str,
     conversations: Sequence[Sequence[dict[str, Any]]],
-    *,
-    max_new_tokens: int = 128,
     tools: list[dict[str, Any]] | None = None,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-) -> list[str]:
-    """Replies to several conversations at once (left-padded batch); greedy unless
-    ``temperature`` > 0 (then sampled with ``temperature`` and ``top_p``)."""
-    import torch
-
-    model, tokenizer = load_for_inference(model_path)
+) -> dict[str, Any]:
+    """The conversations rendered for generation (left-padded), on the model's device."""
     # The prompt is rendered with the switches the adapter was trained with, as in training.
     switches = template_kwargs(_trained_options(resolve_model_id(model_path)))
     texts = [
@@ -113,7 +108,24 @@ def generate_batch(
     tokenizer.padding_side = "left"
     inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     device = next(model.parameters()).device
-    inputs = {k: v.to(device) for k, v in inputs.items()}
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
+def generate_batch(
+    model_path: str,
+    conversations: Sequence[Sequence[dict[str, Any]]],
+    *,
+    max_new_tokens: int = 128,
+    tools: list[dict[str, Any]] | None = None,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+) -> list[str]:
+    """Replies to several conversations at once (left-padded batch); greedy unless
+    ``temperature`` > 0 (then sampled with ``temperature`` and ``top_p``)."""
+    import torch
+
+    model, tokenizer = load_for_inference(model_path)
+    inputs = _prompt_inputs(model, tokenizer, model_path, conversations, tools)
     with torch.no_grad(), _bf16_autocast_if_needed(model):
         output = model.generate(
             **inputs,
