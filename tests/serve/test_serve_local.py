@@ -143,7 +143,7 @@ def test_train_pause_resume_kill_restart_then_chat(
     # Chat with the fine-tuned model, plain and streaming.
     messages: list[dict[str, str]] = [{"role": "user", "content": "Say something."}]
     reply = client.chat.completions.create(
-        model=done.fine_tuned_model, messages=messages, max_tokens=8
+        model=done.fine_tuned_model, messages=messages, max_tokens=8, temperature=0
     )  # type: ignore[arg-type]
     assert reply.choices[0].message.role == "assistant"
     assert reply.choices[0].finish_reason in ("stop", "length")
@@ -155,6 +155,7 @@ def test_train_pause_resume_kill_restart_then_chat(
         model=done.fine_tuned_model,
         messages=messages,  # type: ignore[arg-type]
         max_completion_tokens=8,
+        temperature=0,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -189,8 +190,12 @@ def test_train_pause_resume_kill_restart_then_chat(
     if text:
         first_word = text.split()[0] if text.split() else text
         cut = client.chat.completions.create(
-            model=done.fine_tuned_model, messages=messages, max_tokens=8, stop=[first_word]
-        )  # type: ignore[arg-type]
+            model=done.fine_tuned_model,
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=8,
+            temperature=0,
+            stop=[first_word],
+        )
         assert first_word not in (cut.choices[0].message.content or "")
         assert cut.choices[0].finish_reason == "stop"
 

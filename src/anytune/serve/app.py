@@ -87,12 +87,25 @@ def _respond(error: APIError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
+def _log_like_uvicorn() -> None:
+    """The server's own log lines where uvicorn writes its own, at its level (uvicorn sets up
+    only its loggers, so anytune's INFO lines would otherwise be lost)."""
+    server = logging.getLogger("uvicorn")
+    if log.handlers or not server.handlers:
+        return
+    for handler in server.handlers:
+        log.addHandler(handler)
+    log.setLevel(logging.getLogger("uvicorn.error").getEffectiveLevel())
+    log.propagate = False
+
+
 def create_app(config: ServeConfig, provider: Provider) -> FastAPI:
     """The server for ``provider``; state in ``config.data_dir``."""
     from anytune.serve import jobs, routes_files, routes_jobs, routes_models
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _log_like_uvicorn()
         yield
         provider.close()
 

@@ -1,25 +1,14 @@
-"""``POST /v1/chat/completions`` on the provider's ``generate`` (base and fine-tuned models).
-
-The contract's ``generate`` returns a whole reply from ``messages`` and a token budget; what
-OpenAI's API adds is done here: stop sequences (the reply is cut at the first one), ``n``
-replies, usage counts (the provider's token counter for the model, else anytune's estimate)
-and streaming, where the finished reply is sent as OpenAI's chunks.
+"""``POST /v1/chat/completions``: the request, checked as OpenAI checks it, and the response
+objects (``chat.completion``, ``chat.completion.chunk``). Running the model is ``generation``.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from anytune.dataset.tokens import estimate_tokens
-from anytune.provider import TokenCounter
 from anytune.serve.errors import invalid, unknown_arguments
-from anytune.serve.service import Service
 
 ACCEPTED = frozenset(
     {
@@ -48,6 +37,9 @@ MAX_TOKENS_LIMIT = 32768
 MAX_N = 8
 
 
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     model: str
@@ -57,22 +49,60 @@ class ChatRequest:
     stop: tuple[str, ...]
     stream: bool
     include_usage: bool
+    temperature: float = 1.0
+    """OpenAI's default: sampled. 0 is greedy."""
+    top_p: float = 1.0
+    seed: int | None = None
 
 
-def _number(body: Mapping[str, Any], name: str, low: float, high: float) -> None:
+def _kind(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", list: "an array", dict: "an object"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _bounded(name: str, value: float, low: float, high: float, kind: str) -> None:
+    # OpenAI's words and codes for a number out of its range.
+    if value < low:
+        raise invalid(
+            f"Invalid '{name}': {kind} below minimum value. Expected a value >= {low:g}, "
+            f"but got {value:g} instead.",
+            param=name,
+            code=f"{kind}_below_min_value",
+        )
+    if value > high:
+        raise invalid(
+            f"Invalid '{name}': {kind} above maximum value. Expected a value <= {high:g}, "
+            f"but got {value:g} instead.",
+            param=name,
+            code=f"{kind}_above_max_value",
+        )
+
+
+def _number(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise invalid(f"Invalid '{name}': expected a number from {low:g} to {high:g}.", param=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(
+            f"Invalid type for '{name}': expected a decimal, but got {_kind(value)} instead.",
+            param=name,
+            code="invalid_type",
+        )
+    _bounded(name, value, low, high, "decimal")
+    return float(value)
 
 
 def _integer(body: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise invalid(f"Invalid '{name}': expected an integer from {low} to {high}.", param=name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(
+            f"Invalid type for '{name}': expected an integer, but got {_kind(value)} instead.",
+            param=name,
+            code="invalid_type",
+        )
+    _bounded(name, value, low, high, "integer")
     return value
 
 
@@ -130,8 +160,9 @@ def parse(body: Any) -> ChatRequest:
     if not isinstance(model, str) or not model:
         raise invalid("Missing required parameter: 'model'.", param="model")
     messages = _messages(body.get("messages"))
-    _number(body, "temperature", 0, 2)
-    _number(body, "top_p", 0, 1)
+    temperature = _number(body, "temperature", 0, 2)
+    top_p = _number(body, "top_p", 0, 1)
+    seed = _integer(body, "seed", *SEED_RANGE)
     _number(body, "frequency_penalty", -2, 2)
     _number(body, "presence_penalty", -2, 2)
     max_tokens = _integer(body, "max_completion_tokens", 1, MAX_TOKENS_LIMIT)
@@ -164,99 +195,25 @@ def parse(body: Any) -> ChatRequest:
         stop=stops,
         stream=stream,
         include_usage=include_usage,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=1.0 if top_p is None else top_p,
+        seed=seed,
     )
 
 
-@dataclass(frozen=True)
-class Completion:
-    id: str
-    created: int
-    model: str
-    replies: list[tuple[str, str]]
-    """``(text, finish_reason)`` per choice."""
-    usage: dict[str, int]
-
-
-_generate_lock = threading.Lock()
-_counters: dict[str, TokenCounter | None] = {}
-
-
-def _counter(service: Service, model: str) -> TokenCounter | None:
-    if model not in _counters:
-        try:
-            _counters[model] = service.provider.dataset_rules(model).token_counter
-        except Exception:  # no counter for this model: estimates instead
-            _counters[model] = None
-    return _counters[model]
-
-
-def _count(counter: TokenCounter | None, messages: list[dict[str, Any]]) -> int:
-    example = {"messages": messages}
-    if counter is not None:
-        try:
-            return counter.count(example)
-        except Exception:  # a template that rejects a prompt-only conversation, say
-            pass
-    return estimate_tokens(example)
-
-
-def _cut(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    positions = [text.find(s) for s in stops if s in text]
-    if not positions:
-        return text, False
-    return text[: min(positions)], True
-
-
-def complete(service: Service, project: str, request: ChatRequest) -> Completion:
-    """Run the model (blocking). One generation at a time: the model is shared."""
-    if not service.provider.capabilities.generate:
-        raise invalid(
-            f"The provider '{service.provider.name}' behind this server cannot run models, so "
-            "chat completions are not available here.",
-            param="model",
-            code="unsupported_provider",
-        )
-    target, _, _ = service.resolve_model(project, request.model)
-    counter = _counter(service, target)
-    # Counters count a whole training line: the prompt is the conversation with an empty
-    # reply, and a reply's tokens are what it adds to that.
-    prompt_tokens = _count(counter, [*request.messages, {"role": "assistant", "content": ""}])
-    replies: list[tuple[str, str]] = []
-    completion_tokens = 0
-    for _ in range(request.n):
-        with _generate_lock:
-            text = service.call(
-                service.provider.generate,
-                target,
-                request.messages,
-                max_new_tokens=request.max_tokens,
-                param="model",
-            )
-        text, stopped = _cut(str(text), request.stop)
-        full = _count(counter, [*request.messages, {"role": "assistant", "content": text}])
-        tokens = min(max(0, full - prompt_tokens), request.max_tokens)
-        completion_tokens += tokens
-        reason = "length" if not stopped and tokens >= request.max_tokens else "stop"
-        replies.append((text, reason))
-    return Completion(
-        id=f"chatcmpl-{secrets.token_hex(12)}",
-        created=int(time.time()),
-        model=request.model,
-        replies=replies,
-        usage={
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    )
-
-
-def completion_json(result: Completion) -> dict[str, Any]:
+def completion_json(
+    completion_id: str,
+    created: int,
+    model: str,
+    replies: list[tuple[str, str]],
+    usage: dict[str, int],
+) -> dict[str, Any]:
+    """A ``chat.completion``; ``replies`` are ``(text, finish_reason)`` per choice."""
     return {
-        "id": result.id,
+        "id": completion_id,
         "object": "chat.completion",
-        "created": result.created,
-        "model": result.model,
+        "created": created,
+        "model": model,
         "choices": [
             {
                 "index": index,
@@ -264,33 +221,36 @@ def completion_json(result: Completion) -> dict[str, Any]:
                 "finish_reason": reason,
                 "logprobs": None,
             }
-            for index, (text, reason) in enumerate(result.replies)
+            for index, (text, reason) in enumerate(replies)
         ],
-        "usage": result.usage,
+        "usage": usage,
     }
 
 
-def chunks(result: Completion, include_usage: bool) -> Iterator[dict[str, Any]]:
-    """The completion as OpenAI's ``chat.completion.chunk`` objects."""
-
-    def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": result.id,
-            "object": "chat.completion.chunk",
-            "created": result.created,
-            "model": result.model,
-            "choices": choices,
-        }
-        if include_usage:
-            body["usage"] = usage
-        return body
-
-    for index, (text, reason) in enumerate(result.replies):
-        yield chunk(
-            [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-        )
-        for piece in re.findall(r"\s*\S+\s*|\s+", text):
-            yield chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}])
-        yield chunk([{"index": index, "delta": {}, "finish_reason": reason}])
+def chunk_json(
+    completion_id: str,
+    created: int,
+    model: str,
+    choices: list[dict[str, Any]],
+    *,
+    include_usage: bool,
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk``: with ``include_usage`` every chunk has ``usage``, null
+    but on the last (whose ``choices`` are empty), as OpenAI sends them."""
+    body: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
     if include_usage:
-        yield chunk([], result.usage)
+        body["usage"] = usage
+    return body
+
+
+def delta_choice(
+    index: int, delta: dict[str, Any], finish_reason: str | None = None
+) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": None}

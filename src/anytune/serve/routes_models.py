@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from anytune.serve import chat
+from anytune.serve import chat, generation
 from anytune.serve.deps import Project, Svc, blocking, json_body
 from anytune.serve.errors import APIError
 from anytune.serve.jobs import known_job
@@ -62,13 +64,86 @@ async def chat_completions(
     request: Request, owner: Project, svc: Svc
 ) -> dict[str, Any] | StreamingResponse:
     parsed = chat.parse(await json_body(request))
-    result = await blocking(chat.complete, svc, owner, parsed)
     if not parsed.stream:
-        return chat.completion_json(result)
+        return await blocking(generation.complete, svc, owner, parsed)
+    prepared = await blocking(generation.prepare, svc, owner, parsed)
+    return await _stream(svc, prepared)
 
-    async def events() -> AsyncIterator[bytes]:
-        for item in chat.chunks(result, parsed.include_usage):
-            yield f"data: {json.dumps(item)}\n\n".encode()
-        yield b"data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+async def _stream(svc: Service, prepared: generation.Prepared) -> StreamingResponse:
+    """Server-sent events in OpenAI's chunk format, each text delta as it is generated.
+
+    The model runs in a thread of its own (``generation.produce``) that hands events to the
+    event loop; the response starts once the first one is there, so a model that cannot load
+    is still an HTTP error. A client that goes away stops generation."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[generation.Event] = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def emit(event: generation.Event) -> None:
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # the event loop is gone (the server is stopping)
+            cancelled.set()
+
+    threading.Thread(
+        target=generation.produce,
+        args=(svc, prepared, emit, cancelled),
+        name="anytune-serve-generate",
+        daemon=True,
+    ).start()
+    try:
+        first = await events.get()
+    except BaseException:  # the client went away while the model loaded
+        cancelled.set()
+        raise
+    if isinstance(first, generation.Failure):
+        raise first.error
+    return StreamingResponse(
+        _sse(prepared, first, events, cancelled), media_type="text/event-stream"
+    )
+
+
+async def _sse(
+    prepared: generation.Prepared,
+    first: generation.Event,
+    events: asyncio.Queue[generation.Event],
+    cancelled: threading.Event,
+) -> AsyncIterator[bytes]:
+    request = prepared.request
+
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
+        body = chat.chunk_json(
+            prepared.id,
+            prepared.created,
+            request.model,
+            choices,
+            include_usage=request.include_usage,
+            usage=usage,
+        )
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    started: set[int] = set()
+    event = first
+    try:
+        while True:
+            if isinstance(event, (generation.Delta, generation.Finish)):
+                if event.index not in started:  # each choice opens with its role
+                    started.add(event.index)
+                    delta = {"role": "assistant", "content": "", "refusal": None}
+                    yield chunk([chat.delta_choice(event.index, delta)])
+                if isinstance(event, generation.Delta):
+                    yield chunk([chat.delta_choice(event.index, {"content": event.text})])
+                else:
+                    yield chunk([chat.delta_choice(event.index, {}, event.reason)])
+            elif isinstance(event, generation.Done):
+                if request.include_usage:
+                    yield chunk([], event.usage)
+                yield b"data: [DONE]\n\n"
+                return
+            else:  # failed mid-stream: OpenAI's error event, which the SDK raises
+                yield f"data: {json.dumps(event.error.body())}\n\n".encode()
+                return
+            event = await events.get()
+    finally:
+        cancelled.set()  # a no-op after Done; else the client went away
