@@ -300,3 +300,15 @@ def test_local_generate_stream_is_generate_in_pieces_and_stops_when_closed(
         assert len(forwards) == stopped_at < 50, "one forward pass per token, then none"
     finally:
         hook.remove()
+
+
+def test_a_stream_that_cannot_start_is_an_http_error(client: openai.OpenAI) -> None:
+    # Settled before the first byte: the SDK raises as for a plain request.
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(
+            model="ft:tiny:alpha::00000000", messages=MESSAGES, stream=True
+        )
+    assert info.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="tiny", messages=MESSAGES, stream=True, temperature=3)
+    assert bad.value.param == "temperature"
