@@ -180,6 +180,37 @@ class Boundary:
         )
 
 
+def hosted_boundary(
+    provider: str,
+    secrets: tuple[str, ...],
+    timeout: float | None,
+    *,
+    vendor: str,
+    key_env: str,
+    keys_url: str,
+    base_url_env: str,
+    forbidden: str,
+    extra: Mapping[int, tuple[type[errors.AnytuneError], str | None]] | None = None,
+    secret_minimum: int = MIN_LENGTH,
+) -> Boundary:
+    """The boundary of a hosted provider configured with ``-P`` settings: the hints name
+    ``-P api_key`` / ``-P timeout`` / ``-P base_url`` and the vendor's environment variables,
+    worded the same for every such provider."""
+    return Boundary(
+        provider,
+        Scrubber(secrets, secret_minimum),
+        StatusHints(
+            auth=f"set {key_env} to a valid key ({keys_url}), or pass -P api_key=...",
+            forbidden=forbidden,
+            invalid=f"the message above is {vendor}'s; fix that value and run the command again",
+            extra=dict(extra or {}),
+        ),
+        timeout,
+        timeout_hint="raise -P timeout=SECONDS if this keeps happening",
+        connection_hint=f"check the network and -P base_url ({base_url_env})",
+    )
+
+
 def status_parts(exc: Any) -> tuple[int, str, dict[str, str] | None]:
     """Status, server message and headers of an SDK status error."""
     message = server_message(getattr(exc, "body", None), str(getattr(exc, "message", None) or exc))
@@ -260,6 +291,7 @@ __all__ = [
     "StatusHints",
     "from_http_status",
     "from_sdk_error",
+    "hosted_boundary",
     "scrub_exception",
     "sdk_errors",
     "server_message",

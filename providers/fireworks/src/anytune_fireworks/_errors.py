@@ -21,20 +21,19 @@ def boundary(
     provider: str, key_env: str, secrets: tuple[str, ...], timeout: float | None
 ) -> http_errors.Boundary:
     """``secrets``: the API key and the account id, never shown."""
-    return http_errors.Boundary(
+    return http_errors.hosted_boundary(
         provider,
-        # Account ids are short by nature: scrubbed from 3 characters on.
-        http_errors.Scrubber(secrets, minimum=3),
-        http_errors.StatusHints(
-            auth=f"set {key_env} to a valid key ({KEYS_URL}), or pass -P api_key=...",
-            forbidden="check that FIREWORKS_ACCOUNT_ID is the account the key belongs to",
-            invalid="the message above is Fireworks'; fix that value and run the command again",
-            # FAILED_PRECONDITION: the object's state does not allow this.
-            extra={412: (errors.ConflictError, None)},
-        ),
+        secrets,
         timeout,
-        timeout_hint="raise -P timeout=SECONDS if this keeps happening",
-        connection_hint="check the network and -P base_url (FIREWORKS_BASE_URL)",
+        vendor="Fireworks",
+        key_env=key_env,
+        keys_url=KEYS_URL,
+        base_url_env="FIREWORKS_BASE_URL",
+        forbidden="check that FIREWORKS_ACCOUNT_ID is the account the key belongs to",
+        # FAILED_PRECONDITION: the object's state does not allow this.
+        extra={412: (errors.ConflictError, None)},
+        # Account ids are short by nature: scrubbed from 3 characters on.
+        secret_minimum=3,
     )
 
 

@@ -23,18 +23,16 @@ def boundary(
     provider: str, key_env: str, secrets: tuple[str, ...], timeout: float | None
 ) -> http_errors.Boundary:
     """``secrets`` is ``Provider.secret_values()``: never shown."""
-    return http_errors.Boundary(
+    return http_errors.hosted_boundary(
         provider,
-        http_errors.Scrubber(secrets),
-        http_errors.StatusHints(
-            auth=f"set {key_env} to a valid key ({KEYS_URL}), or pass -P api_key=...",
-            forbidden="check that the key's project may fine-tune (TOGETHER_PROJECT_ID)",
-            invalid="the message above is Together's; fix that value and run the command again",
-            extra={402: (errors.PermissionDeniedError, NO_CREDIT)},
-        ),
+        secrets,
         timeout,
-        timeout_hint="raise -P timeout=SECONDS if this keeps happening",
-        connection_hint="check the network and -P base_url (TOGETHER_BASE_URL)",
+        vendor="Together",
+        key_env=key_env,
+        keys_url=KEYS_URL,
+        base_url_env="TOGETHER_BASE_URL",
+        forbidden="check that the key's project may fine-tune (TOGETHER_PROJECT_ID)",
+        extra={402: (errors.PermissionDeniedError, NO_CREDIT)},
     )
 
 
