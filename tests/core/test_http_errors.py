@@ -164,3 +164,28 @@ def test_translated_raises_anytune_errors_from_scrubbed_causes() -> None:
     # Not the vendor's: passes through untouched.
     with pytest.raises(KeyError), translated(_translate, scrubber):
         raise KeyError("x")
+
+
+def test_hosted_boundary_words_the_hints_and_scrubs_short_ids() -> None:
+    from anytune.http_errors import hosted_boundary
+
+    ctx = hosted_boundary(
+        "acme",
+        (SECRET, "ac1"),
+        4.0,
+        vendor="Acme",
+        key_env="ACME_API_KEY",
+        keys_url="https://acme.example/keys",
+        base_url_env="ACME_BASE_URL",
+        forbidden="check ACME_ACCOUNT_ID",
+        secret_minimum=3,
+    )
+    auth = ctx.from_status(401, f"key {SECRET} of ac1 is wrong")
+    assert (
+        auth.hint
+        == "set ACME_API_KEY to a valid key (https://acme.example/keys), or pass -P api_key=..."
+    )
+    assert SECRET not in auth.message and "ac1" not in auth.message
+    refused = ctx.from_status(400, "bad value")
+    assert refused.hint is not None and refused.hint.startswith("the message above is Acme's")
+    assert ctx.connection_hint == "check the network and -P base_url (ACME_BASE_URL)"
