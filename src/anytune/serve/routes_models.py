@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from anytune.serve import chat, generation
 from anytune.serve.deps import Project, Svc, blocking, json_body
@@ -99,16 +100,28 @@ async def _stream(svc: Service, prepared: generation.Prepared) -> StreamingRespo
         raise
     if isinstance(first, generation.Failure):
         raise first.error
-    return StreamingResponse(
-        _sse(prepared, first, events, cancelled), media_type="text/event-stream"
-    )
+    return _EventStream(_sse(prepared, first, events), cancelled)
+
+
+class _EventStream(StreamingResponse):
+    """The stream, and when it ends in any way (sent, or the client gone, even before the
+    first chunk) ``cancelled`` is set, which stops a generation still running."""
+
+    def __init__(self, content: AsyncIterator[bytes], cancelled: threading.Event) -> None:
+        super().__init__(content, media_type="text/event-stream")
+        self.cancelled = cancelled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.cancelled.set()  # a no-op once the generation is done
 
 
 async def _sse(
     prepared: generation.Prepared,
     first: generation.Event,
     events: asyncio.Queue[generation.Event],
-    cancelled: threading.Event,
 ) -> AsyncIterator[bytes]:
     request = prepared.request
 
@@ -125,25 +138,22 @@ async def _sse(
 
     started: set[int] = set()
     event = first
-    try:
-        while True:
-            if isinstance(event, (generation.Delta, generation.Finish)):
-                if event.index not in started:  # each choice opens with its role
-                    started.add(event.index)
-                    delta = {"role": "assistant", "content": "", "refusal": None}
-                    yield chunk([chat.delta_choice(event.index, delta)])
-                if isinstance(event, generation.Delta):
-                    yield chunk([chat.delta_choice(event.index, {"content": event.text})])
-                else:
-                    yield chunk([chat.delta_choice(event.index, {}, event.reason)])
-            elif isinstance(event, generation.Done):
-                if request.include_usage:
-                    yield chunk([], event.usage)
-                yield b"data: [DONE]\n\n"
-                return
-            else:  # failed mid-stream: OpenAI's error event, which the SDK raises
-                yield f"data: {json.dumps(event.error.body())}\n\n".encode()
-                return
-            event = await events.get()
-    finally:
-        cancelled.set()  # a no-op after Done; else the client went away
+    while True:
+        if isinstance(event, (generation.Delta, generation.Finish)):
+            if event.index not in started:  # each choice opens with its role
+                started.add(event.index)
+                delta = {"role": "assistant", "content": "", "refusal": None}
+                yield chunk([chat.delta_choice(event.index, delta)])
+            if isinstance(event, generation.Delta):
+                yield chunk([chat.delta_choice(event.index, {"content": event.text})])
+            else:
+                yield chunk([chat.delta_choice(event.index, {}, event.reason)])
+        elif isinstance(event, generation.Done):
+            if request.include_usage:
+                yield chunk([], event.usage)
+            yield b"data: [DONE]\n\n"
+            return
+        else:  # failed mid-stream: OpenAI's error event, which the SDK raises
+            yield f"data: {json.dumps(event.error.body())}\n\n".encode()
+            return
+        event = await events.get()
