@@ -54,7 +54,9 @@ def test_object_storage_holds_files_but_create_is_refused_first(
     assert file.id in [f.id for f in provider.list_files()]
     with pytest.raises(ConfigurationError, match="mounted on every node"):
         provider.create_job(JobSpec(model="some/model", training_file=file.id))
-    assert provider.list_jobs() == []
+    # Nothing was recorded (listing asks the cluster, which is not there).
+    assert provider.records.recent(UNREACHABLE, 10) == []
+    assert not provider.storage.fs.exists(provider.storage.path("jobs"))
     provider.delete_file(file.id)
 
 

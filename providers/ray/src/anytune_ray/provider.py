@@ -2,7 +2,8 @@
 Submission REST API (httpx only: ``anytune status`` imports neither Ray nor torch).
 
 One anytune job is one or more Ray submissions (``<job>-r<n>``: ``resume`` makes the next);
-the client keeps that mapping in ``records``. Each submission runs
+its record is in storage (``jobs/<job>/job.json``, see ``records``), so every machine pointed
+at the same cluster and storage lists, reads, follows, cancels and resumes it. Each submission runs
 ``python -m anytune_local.run_spec`` (torchrun with ``num_workers`` processes when more than
 one) on a node with the job's resources; files, events, checkpoints and the adapter live in
 ``storage`` (see ``anytune_ray.storage``).
@@ -15,6 +16,7 @@ import os
 import secrets
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from anytune import config
@@ -25,7 +27,7 @@ from anytune.types import Checkpoint, Event, FileObject, Job
 from anytune_ray import runs
 from anytune_ray.events import read_events
 from anytune_ray.options import OPTION_SPECS, check_options
-from anytune_ray.records import JobRow, Records
+from anytune_ray.records import JobRow, Records, from_record
 from anytune_ray.rest import RayJobs
 from anytune_ray.storage import Storage
 
@@ -135,10 +137,15 @@ class RayProvider(Provider):
         model = spec.model
         if model.startswith((".", "/", "~")) or Path(model).is_dir():
             stored["base_model"] = str(Path(model).expanduser().resolve())
-        self.records.insert(
-            job_id, address=self.address, storage=self.storage.uri, spec=json.dumps(stored)
-        )
-        row = self._row(job_id)
+        # Secrets are the connection's, not the spec's: scrubbed anyway, as nothing stored
+        # (here, in storage, on the cluster) may hold one.
+        spec_text = self.scrub(json.dumps(stored))
+        self.records.insert(job_id, address=self.address, storage=self.storage.uri, spec=spec_text)
+        row = self.records.get(job_id)
+        assert row is not None
+        record = self.storage.path("jobs", job_id, "job.json")
+        if self.storage.read_json(record) is None:
+            self.storage.write_json(record, row.to_record())
         runs.start(self, row, 0, resume_from=None)
         return self.get_job(job_id)
 
@@ -146,11 +153,23 @@ class RayProvider(Provider):
         return runs.to_job(self, self._row(job_id))
 
     def list_jobs(self, *, limit: int = 20) -> list[Job]:
-        rows = self.records.recent(self.address, limit)
-        if not rows:
-            return []
-        infos = {str(i.get("submission_id")): i for i in self.rest.list()}
-        return [runs.to_job(self, row, info=infos.get(row.submission_id())) for row in rows]
+        """This machine's jobs and every job on the cluster whose record is in this storage
+        (made from any machine), newest first."""
+        infos = self.rest.list()
+        rows = {row.id: row for row in self.records.recent(self.address, limit)}
+        on_cluster = {str((i.get("metadata") or {}).get("anytune_job") or "") for i in infos}
+        for job_id in sorted(on_cluster - set(rows) - {""}):
+            try:
+                rows[job_id] = self._row(job_id)
+            except NotFoundError:
+                continue  # another storage's job
+        newest = sorted(rows.values(), key=lambda r: r.created_at, reverse=True)[:limit]
+        by_submission = {str(i.get("submission_id")): i for i in infos}
+        found = []
+        for row in newest:
+            row = self._synced(row)
+            found.append(runs.to_job(self, row, info=by_submission.get(row.submission_id())))
+        return found
 
     def list_events(self, job_id: str, *, after: str | None = None) -> list[Event]:
         row = self._row(job_id)
@@ -188,13 +207,29 @@ class RayProvider(Provider):
 
     # -- helpers --------------------------------------------------------------------------
     def _row(self, job_id: str) -> JobRow:
+        """The job's record: this machine's, else the one in storage (a job made on another
+        machine), with as many runs as storage shows (another machine may have resumed it)."""
         row = self.records.get(job_id)
         if row is None or row.address != self.address:
+            data = None
+            if job_id.startswith("ftjob-ray-") and "/" not in job_id:
+                data = self.storage.read_json(self.storage.path("jobs", job_id, "job.json"))
+            row = from_record(data, job_id=job_id, address=self.address, runs=0)
+        if row is None:
             raise NotFoundError(
-                f"no Ray job {job_id!r} was created from this machine for {self.address}",
+                f"no Ray job {job_id!r} in {self.storage.uri}",
+                hint="a job made on another machine is found with the same -P storage (and "
+                "address) it was created with",
                 provider=self.name,
             )
-        return row
+        return self._synced(row)
+
+    def _synced(self, row: JobRow) -> JobRow:
+        runs = self.storage.run_count(row.id)
+        if runs <= row.runs:
+            return row
+        self.records.note_runs(row.id, runs)
+        return replace(row, runs=runs)
 
     def entrypoint(self, argv: list[str]) -> str:
         return shlex.join(argv)

@@ -1,19 +1,28 @@
-"""The client's record of its Ray jobs: anytune job id -> spec, storage and Ray submissions.
+"""The record of a Ray job: anytune job id -> spec, storage and Ray submissions.
 
-A small SQLite file, ``$ANYTUNE_HOME/ray/jobs.db`` (directory 0700, file 0600). Ray knows
-submissions; anytune's job is one or more of them (``resume`` makes the next one), so this
-record maps ``job`` -> ``runs``: run ``n`` is the submission ``<job>-r<n>``. The row is written
-before the first POST, so a create whose answer is lost is found again by its id.
+Ray knows submissions; anytune's job is one or more of them (``resume`` makes the next one):
+run ``n`` is the submission ``<job>-r<n>``. Two copies, both written before the first POST (so
+a create whose answer is lost is found again by its id):
+
+- ``jobs/<job>/job.json`` in the job's storage (id, created_at, the spec without secrets):
+  what any machine pointed at the same cluster and storage reads, so a job created on one
+  machine is listed, read, followed and cancelled from another. The runs are the
+  ``jobs/<job>/runs/<n>/`` folders next to it (each written before its submission).
+- ``$ANYTUNE_HOME/ray/jobs.db`` (SQLite, directory 0700, file 0600) on the creating machine:
+  a cache of the same (``runs`` is raised to what storage shows), and the jobs this machine
+  lists even when the cluster forgot them.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from anytune.config import private_dir, private_file
 from anytune.errors import StorageError
@@ -50,6 +59,34 @@ class JobRow:
     def submission_id(self, run: int | None = None) -> str:
         return submission_id(self.id, self.run if run is None else run)
 
+    def to_record(self) -> dict[str, Any]:
+        """What ``jobs/<job>/job.json`` holds (no address: each machine has its own)."""
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "storage": self.storage,
+            "spec": json.loads(self.spec),
+        }
+
+
+def from_record(data: Any, *, job_id: str, address: str, runs: int) -> JobRow | None:
+    """The row of another machine's job, from its ``job.json`` (None if it is not one)."""
+    if not isinstance(data, dict) or data.get("id") != job_id:
+        return None
+    if not isinstance(data.get("spec"), dict) or not isinstance(
+        data.get("created_at"), (int, float)
+    ):
+        return None
+    return JobRow(
+        id=job_id,
+        address=address,
+        storage=str(data.get("storage") or ""),
+        spec=json.dumps(data["spec"]),
+        created_at=float(data["created_at"]),
+        runs=max(1, runs),
+        closed_run=-1,
+    )
+
 
 def submission_id(job_id: str, run: int) -> str:
     return f"{job_id}-r{run}"
@@ -76,6 +113,7 @@ class Records:
             db.close()
 
     def insert(self, job_id: str, *, address: str, storage: str, spec: str) -> None:
+        """Record a new job (a retried create keeps the first row)."""
         with self._db() as db:
             db.execute(
                 "INSERT OR IGNORE INTO jobs (id, address, storage, spec, created_at) "
@@ -101,14 +139,11 @@ class Records:
             ).fetchall()
         return [JobRow(*row) for row in rows]
 
-    def next_run(self, job_id: str, expected_runs: int) -> bool:
-        """Count one more submission, unless another client did meanwhile."""
+    def note_runs(self, job_id: str, runs: int) -> None:
+        """Raise the count of submissions to ``runs`` (another machine may have resumed the
+        job; a count never goes down). No row (a job made elsewhere): nothing to do."""
         with self._db() as db:
-            cursor = db.execute(
-                "UPDATE jobs SET runs = runs + 1 WHERE id = ? AND runs = ?",
-                (job_id, expected_runs),
-            )
-            return cursor.rowcount == 1
+            db.execute("UPDATE jobs SET runs = ? WHERE id = ? AND runs < ?", (runs, job_id, runs))
 
     def close_run(self, job_id: str, run: int) -> bool:
         """Mark ``run``'s ending as written; False if it already was."""

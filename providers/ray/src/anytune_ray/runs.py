@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,17 @@ def spec_of(provider: RayProvider, row: JobRow) -> ValidatedSpec:
     return provider.load_spec(json.loads(row.spec))
 
 
-def start(provider: RayProvider, row: JobRow, run: int, *, resume_from: str | None) -> None:
-    """Write run ``run``'s request and submit it (exactly once: see ``RayJobs``)."""
+def start(
+    provider: RayProvider,
+    row: JobRow,
+    run: int,
+    *,
+    resume_from: str | None,
+    note: str | None = None,
+) -> None:
+    """Write run ``run``'s request (and ``note``, its first event) and submit it, exactly
+    once: the submission id is ``<job>-r<run>``, and Ray refuses a second one with that id
+    (see ``RayJobs``), whichever machine sends it."""
     from anytune_local.recipe import TrainRequest
 
     storage = provider.storage
@@ -66,6 +76,8 @@ def start(provider: RayProvider, row: JobRow, run: int, *, resume_from: str | No
     )
     events = events_path(storage, row.id, run)
     if not storage.fs.exists(f"{folder}/request.json"):  # a retried create writes nothing twice
+        if note:
+            storage.append_line(events, _line(note))
         storage.write_text(f"{folder}/request.json", request.to_json())
         sid = submission_id(row.id, run)
         storage.append_line(events, _line(f"Submitted to Ray at {provider.address} as {sid}."))
@@ -91,7 +103,13 @@ def start(provider: RayProvider, row: JobRow, run: int, *, resume_from: str | No
         "entrypoint_num_cpus": float(options.get("num_cpus") or 0),
         "entrypoint_num_gpus": float(options.get("num_gpus") or 0),
         "runtime_env": runtime_env,
-        "metadata": {"anytune_job": row.id, "anytune_run": str(run)},
+        # How a machine listing the cluster finds anytune's jobs; the record itself is in
+        # storage (never a secret: the auth headers are the connection's, not the job's).
+        "metadata": {
+            "anytune_job": row.id,
+            "anytune_run": str(run),
+            "anytune_storage": storage.uri,
+        },
     }
     if int(options.get("memory") or 0) > 0:
         body["entrypoint_memory"] = int(options["memory"])
@@ -183,11 +201,14 @@ def _outcome(provider: RayProvider, row: JobRow) -> dict[str, Any] | None:
 
 
 def _close(provider: RayProvider, row: JobRow, message: str, level: str = "info") -> None:
-    """Write how the run ended to its events, once (whoever polls first writes it)."""
-    if row.closed_run < row.run and provider.records.close_run(row.id, row.run):
-        provider.storage.append_line(
-            events_path(provider.storage, row.id, row.run), _line(message, level)
-        )
+    """Write how the run ended to its events, once: whoever polls first writes it, on any
+    machine (the ``closed`` marker in storage; this machine's record only saves a look)."""
+    if row.closed_run >= row.run:
+        return
+    storage = provider.storage
+    if storage.create_once(f"{run_dir(provider, row.id, row.run)}/closed"):
+        storage.append_line(events_path(storage, row.id, row.run), _line(message, level))
+    provider.records.close_run(row.id, row.run)
 
 
 def _line(message: str, level: str = "info") -> dict[str, Any]:
@@ -266,24 +287,21 @@ def resume(provider: RayProvider, row: JobRow) -> Job:
         )
     usable = checkpoints(provider, row)
     latest = usable[-1] if usable else None
-    if not provider.records.next_run(row.id, row.runs):
-        raise ConflictError(f"job {row.id} changed meanwhile; try again", provider=provider.name)
-    fresh = provider._row(row.id)
+    # The next run's number comes from storage (``provider._row``): two machines resuming at
+    # once both submit ``<job>-r<n>``, and Ray keeps one.
+    fresh = replace(row, runs=row.runs + 1)
+    provider.records.note_runs(row.id, fresh.runs)
     where = (
         f"from the checkpoint at step {latest.step} ({latest.fine_tuned_model_checkpoint})"
         if latest
         else "from the start (no usable checkpoint)"
-    )
-    provider.storage.append_line(
-        events_path(provider.storage, row.id, fresh.run),
-        _line(f"Job resumed {where}."),
     )
     resume_from = (
         provider.storage.path("jobs", row.id, "checkpoints", f"checkpoint-{latest.step}")
         if latest
         else None
     )
-    start(provider, fresh, fresh.run, resume_from=resume_from)
+    start(provider, fresh, fresh.run, resume_from=resume_from, note=f"Job resumed {where}.")
     return to_job(provider, fresh)
 
 

@@ -4,8 +4,10 @@
 Layout under the root::
 
     files/<file-id>.jsonl, files/<file-id>.json   content-addressed uploads (sha256) + metadata
+    jobs/<job>/job.json                           the job's record (anytune_ray.records)
     jobs/<job>/runs/<n>/                          one Ray submission: request.json,
-                                                  events.jsonl, control, result*.json
+                                                  events.jsonl, control, result*.json,
+                                                  closed (its ending is in its events)
     jobs/<job>/checkpoints/checkpoint-<step>/     Trainer checkpoints (all runs of the job)
     jobs/<job>/adapter/                           the final PEFT adapter
 """
@@ -159,6 +161,22 @@ class Storage:
         with self.fs.open(path, "wb") as out:
             out.write(text.encode())
 
+    def create_once(self, path: str) -> bool:
+        """Create the empty file ``path``; False if it exists (someone did first). Atomic on
+        a shared path (O_EXCL); on an object store, check-then-write (a race can let two
+        callers through: what it guards is an event line written once)."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self.local:
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:
+                return False
+            return True
+        if self.fs.exists(path):
+            return False
+        self.write_text(path, "")
+        return True
+
     def append_line(self, path: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
@@ -197,6 +215,20 @@ class Storage:
         return data
 
     # -- directories ----------------------------------------------------------------------
+    def run_count(self, job_id: str) -> int:
+        """How many ``jobs/<job>/runs/<n>/`` folders there are (0, 1, ... with no gap): each
+        is written before its Ray submission, so this counts the job's submissions for
+        every machine that reads this storage."""
+        try:
+            names = self.fs.ls(self.path("jobs", job_id, "runs"), detail=False)
+        except FileNotFoundError:
+            return 0
+        found = {str(n).rstrip("/").rsplit("/", 1)[-1] for n in names}
+        count = 0
+        while str(count) in found:
+            count += 1
+        return count
+
     def checkpoint_dirs(self, job_id: str) -> list[tuple[int, str, float]]:
         """(step, path, mtime) of ``jobs/<job>/checkpoints/checkpoint-<step>``, oldest step first."""
         try:
