@@ -115,10 +115,22 @@ def pretrain(model_dir: Path, texts: list[str], *, steps: int, seed: int) -> lis
     return losses
 
 
+def widen_vocabulary(model_dir: Path, vocab: int) -> None:
+    """Give the model an output layer (and embeddings) of ``vocab`` rows, as real models have
+    (32k-256k): the tokenizer keeps its own tokens, the extra rows are tokens the data never
+    uses, as in any real vocabulary. The output layer then dominates the compute."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.resize_token_embeddings(vocab, mean_resizing=False)
+    model.save_pretrained(model_dir)
+
+
 def prepare(
-    out: Path, *, examples: int, seed: int = 0, pretrain_steps: int = 150
+    out: Path, *, examples: int, seed: int = 0, pretrain_steps: int = 150, vocab: int | None = None
 ) -> dict[str, Any]:
-    """Write model/, train.jsonl and meta.json into ``out`` (see the module docstring)."""
+    """Write model/, train.jsonl and meta.json into ``out`` (see the module docstring);
+    ``vocab`` widens the model's vocabulary (``widen_vocabulary``)."""
     from anytune_local.recipe.tiny import make_tiny_model
     from transformers import AutoTokenizer
 
@@ -127,6 +139,10 @@ def prepare(
     corpus = [" ".join(language.text(rng, 200)) for _ in range(200)]
     corpus += [" ".join(language.replies)] * 20
     model_dir = make_tiny_model(out / "model", seed=seed, corpus=corpus, **MODEL_SHAPE)
+    shape = dict(MODEL_SHAPE)
+    if vocab:
+        widen_vocabulary(model_dir, vocab)
+        shape["vocab_size"] = vocab
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
 
     def length(record: dict[str, Any]) -> int:
@@ -171,7 +187,7 @@ def prepare(
     meta = {
         "examples": examples,
         "seed": seed,
-        "model": MODEL_SHAPE,
+        "model": shape,
         "lengths": lengths,
         "min": min(lengths),
         "max": max(lengths),

@@ -2,7 +2,11 @@
 
     python benchmarks/_training_worker.py prepare   DIR --examples N
     python benchmarks/_training_worker.py baseline  DIR --out RUN --epochs E --batch-size B
+    python benchmarks/_training_worker.py tuned     DIR --out RUN --epochs E --batch-size B
     python benchmarks/_training_worker.py candidate DIR --out RUN --epochs E --batch-size B
+
+``baseline`` is TRL with its defaults, ``tuned`` TRL well configured (both in ``trl_sft.py``),
+``candidate`` anytune's local recipe.
 
 Each training role writes RUN/result.json: wall time of the run (model load, tokenization,
 training, saving; Python imports excluded, the same for both), real and computed tokens, the
@@ -24,8 +28,6 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-
-LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
 def _import_stack() -> None:
@@ -99,90 +101,6 @@ def final_loss(model_dir: Path, adapter_dir: Path | None, data: Path) -> float:
     return total / max(1, count)
 
 
-# --------------------------------------------------------------------------- baseline
-
-
-class CountingCollator:
-    """Wraps TRL's collator and counts what each batch computes: every position of the padded
-    batch, and the real (attention-mask) tokens among them."""
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.real = 0
-        self.computed = 0
-
-    def __call__(self, features: list[dict[str, Any]]) -> Any:
-        batch = self.inner(features)
-        ids = batch["input_ids"]
-        self.computed += int(ids.numel())
-        mask = batch.get("attention_mask")
-        self.real += int(mask.sum()) if mask is not None else int(ids.numel())
-        return batch
-
-
-def run_baseline(
-    data_dir: Path, out: Path, epochs: int, batch_size: int, lr: float, seed: int
-) -> dict[str, Any]:
-    """The seed-style script: TRL SFTTrainer with its defaults and a LoRA config."""
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
-
-    start, cpu = time.perf_counter(), time.process_time()
-    model_dir = data_dir / "model"
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    dataset = Dataset.from_list(_records(data_dir / "train.jsonl"))
-    config = SFTConfig(
-        output_dir=str(out / "trainer"),
-        use_cpu=not torch.cuda.is_available(),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        # Departures from TRL's defaults, so that both arms optimise the same thing: the same
-        # learning rate as the candidate (TRL's 2e-5 would barely move a LoRA in a short run),
-        # and loss on the assistant tokens only (what anytune trains on, as OpenAI does).
-        learning_rate=lr,
-        assistant_only_loss=True,
-        seed=seed,
-        report_to="none",
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=LoraConfig(task_type="CAUSAL_LM", **LORA),  # type: ignore[arg-type]
-    )
-    counter = CountingCollator(trainer.data_collator)
-    trainer.data_collator = counter
-    setup_done = time.perf_counter()
-    output = trainer.train()
-    train_done = time.perf_counter()
-    trainer.save_model(str(out / "adapter"))
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "phases_s": {
-            "setup": setup_done - start,
-            "train": train_done - setup_done,
-            "save": start + wall - train_done,
-        },
-        "real_tokens": counter.real,
-        "computed_tokens": counter.computed,
-        "computed_tokens_source": "counted in the data collator",
-        "trainer_final_loss": losses[-1][1] if losses else None,
-        "trainer_mean_loss": output.training_loss,
-        "losses": losses,
-        "precision": "bf16 autocast" if config.bf16 else "fp32",
-        "activation_checkpointing": bool(config.gradient_checkpointing),
-        "adapter": str(out / "adapter"),
-    }
-
-
 # --------------------------------------------------------------------------- candidate
 
 
@@ -204,17 +122,15 @@ class Reporter:
         pass
 
     def phases(self, start: float, end: float) -> dict[str, float] | None:
-        """Setup / train / save seconds, from the recipe's "Training started" and "Training
-        finished" events."""
+        """Setup / train / save seconds: until the recipe's "Training started" event, from it
+        to the last step's event, and after it (checkpoint, adapter, result)."""
         began = next(
             (e["at"] for e in self.events if e["message"].startswith("Training started")), None
         )
-        ended = next(
-            (e["at"] for e in self.events if e["message"].startswith("Training finished")), None
-        )
-        if began is None or ended is None:
+        steps = [e["at"] for e in self.events if e.get("step") is not None]
+        if began is None or not steps:
             return None
-        return {"setup": began - start, "train": ended - began, "save": end - ended}
+        return {"setup": began - start, "train": steps[-1] - began, "save": end - steps[-1]}
 
     def hyperparameters(self, resolved: dict[str, Any]) -> None:
         self.resolved = dict(resolved)
@@ -306,7 +222,7 @@ def run_candidate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["prepare", "baseline", "candidate"])
+    parser.add_argument("role", choices=["prepare", "baseline", "tuned", "candidate"])
     parser.add_argument("data", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--examples", type=int, default=300)
@@ -315,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=150)
+    parser.add_argument("--vocab", type=int, default=0, help="prepare: the model's vocabulary")
     parser.add_argument(
         "--option",
         action="append",
@@ -327,15 +244,29 @@ def main(argv: list[str] | None = None) -> int:
         from _training_data import prepare
 
         meta = prepare(
-            args.data, examples=args.examples, seed=args.seed, pretrain_steps=args.pretrain_steps
+            args.data,
+            examples=args.examples,
+            seed=args.seed,
+            pretrain_steps=args.pretrain_steps,
+            vocab=args.vocab or None,
         )
         meta["initial_loss"] = final_loss(args.data / "model", None, args.data / "train.jsonl")
         (args.data / "meta.json").write_text(json.dumps(meta))
         return 0
     _import_stack()
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.role == "baseline":
-        report = run_baseline(args.data, args.out, args.epochs, args.batch_size, args.lr, args.seed)
+    if args.role in ("baseline", "tuned"):
+        from trl_sft import train as train_trl
+
+        report = train_trl(
+            args.data,
+            args.out,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            defaults=args.role == "baseline",
+        )
     else:
         options = {k: json.loads(v) for k, _, v in (o.partition("=") for o in args.option)}
         report = run_candidate(

@@ -1,18 +1,29 @@
-"""Benchmark 1: local training throughput, anytune's local recipe against the seed-style script.
+"""Benchmark 1: local training speed, anytune's local recipe against TRL scripts.
 
-Baseline: TRL ``SFTTrainer`` with its defaults (padding to the longest in each batch, bf16 and
-activation checkpointing where TRL puts them, ``use_cpu`` on a CPU machine) and LoRA r=16,
-alpha=32, dropout 0.05 on every linear layer. Candidate: ``anytune_local.recipe.train`` (the
-call a local job makes) with the provider's default options. Both get the same tiny model, the
-same generated mixed-length chat data (30–800 tokens), the same epochs, examples per optimizer
-step and learning rate.
+Arms (each run a fresh process, ``_training_worker.py``):
 
-Each run is a fresh process (``_training_worker.py``), baseline and candidate alternating;
-ratios are taken pair by pair. Reported per arm: real (non-padding) tokens per second, wall
-time, CPU time, peak RSS (and GPU memory on a GPU), the fraction of computed tokens that were
-padding, and the final loss (measured identically for both after training).
+- **TRL, well configured** (the comparison that matters): ``SFTTrainer`` as a careful user
+  configures it for CPU (``trl_sft.py``: fp32, no activation checkpointing, length-grouped
+  batches, assistant-only loss, LoRA r16/α32/0.05 on every linear layer);
+- **TRL defaults**: the same script with TRL's defaults but for the loss and learning rate
+  (activation checkpointing, bf16 autocast, random batches padded to the longest); one run,
+  for reference;
+- **anytune local**: ``anytune_local.recipe.train`` (the call a local job makes) with the
+  provider's default options.
 
-Targets (CPU): real tokens/s ≥ 2.5× the baseline's, final loss within 5%, padding ≤ 2%.
+Same model, data, epochs, examples per optimizer step, learning rate, warmup and loss. Two
+set-ups: (a) the small model (vocabulary 4096) and (b) the same model with a 32,768-token
+vocabulary (untied output layer), where the output layer dominates the compute. Then (c) whole
+processes: ``anytune run -p local`` against ``python benchmarks/trl_sft.py`` (``_training_e2e``).
+
+Reported per arm: real (non-padding) tokens per second of the training loop and of the whole
+run, wall and CPU time, peak RSS, padding, and the final loss measured the same way for both
+(mean cross-entropy per trained token over the training set, after training). Ratios are pair
+by pair against the well-configured TRL arm.
+
+Targets (CPU): training loop ≥ 2× the well-configured TRL script's real tokens/s on (a) and
+(b), final loss within ±2%, peak RSS ≤ TRL's; whole ``anytune run`` process ≥ 1.0× the TRL
+script's whole process.
 """
 
 from __future__ import annotations
@@ -23,22 +34,25 @@ import shutil
 import sys
 import tempfile
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import _training_e2e as e2e
 import common
 from common import Result, Target
 
 NAME = "training"
-TITLE = "1. Local training throughput"
+TITLE = "1. Local training speed"
 WORKER = common.BENCH_DIR / "_training_worker.py"
-DATA_VERSION = 3
+DATA_VERSION = 4
 """Bump when the generated data or model changes, to rebuild the cache in benchmarks/.work."""
 
-SPEEDUP_TARGET = 2.5
-LOSS_TOLERANCE = 0.05
+LOOP_TARGET = 2.0
+PROCESS_TARGET = 1.0
+LOSS_TOLERANCE = 0.02
 PADDING_TARGET = 0.02
+WIDE_VOCAB = 32768
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,9 @@ class Config:
     learning_rate: float
     pairs: int
     pretrain_steps: int
+    vocab: int | None = None
+    defaults_runs: int = 0
+    """Runs of the TRL-defaults arm (before the pairs; 0 leaves it out)."""
     seed: int = 0
 
     def describe(self) -> str:
@@ -58,12 +75,27 @@ class Config:
         )
 
 
-# 256 examples: anytune's "auto" batch size is 8 there, which is also TRL's default
-# per-device batch size, so both arms are at their defaults for examples per step. Learning
-# rate 1e-3 for both (anytune's learning_rate_multiplier=5): at the defaults (2e-4 / 2e-5) the
-# loss moves so little in one epoch that any two trainers would end "within 5%".
-FULL = Config(examples=256, epochs=1, batch_size=8, learning_rate=1e-3, pairs=3, pretrain_steps=80)
+# 600 examples, as in the issue's own measurement: with more data TRL's length grouping
+# (mega-batches of up to 50 batches) pads less, so this is the stronger baseline. Batch size
+# 8 (TRL's default per-device batch size) and learning rate 1e-3 for both (anytune's
+# learning_rate_multiplier=5): at the defaults (2e-4 / 2e-5) the loss moves so little in one
+# epoch that any two trainers would end "within 2%".
+FULL = Config(
+    examples=600,
+    epochs=1,
+    batch_size=8,
+    learning_rate=1e-3,
+    pairs=2,
+    pretrain_steps=80,
+    defaults_runs=1,
+)
+FULL_WIDE = replace(FULL, examples=128, vocab=WIDE_VOCAB, defaults_runs=0)
+FULL_PROCESS = replace(FULL, examples=256, defaults_runs=0)
+"""(c): a job whose training takes ~30 s."""
+# Smoke: every code path but the TRL-defaults arm (bf16 emulated on CPU: a minute even here).
 SMOKE = Config(examples=16, epochs=1, batch_size=8, learning_rate=1e-3, pairs=1, pretrain_steps=0)
+SMOKE_WIDE = replace(SMOKE, vocab=WIDE_VOCAB)
+SMOKE_PROCESS = SMOKE
 
 
 def _missing() -> tuple[list[str], list[str]]:
@@ -77,14 +109,16 @@ def _missing() -> tuple[list[str], list[str]]:
 def prepare(config: Config, env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
     """The model and data for ``config``, built once and cached in benchmarks/.work/."""
     key = f"training-v{DATA_VERSION}-n{config.examples}-s{config.seed}-p{config.pretrain_steps}"
+    if config.vocab:
+        key += f"-v{config.vocab}"
     data_dir = common.WORK_DIR / key
     meta_path = data_dir / "meta.json"
     if not meta_path.exists():
         shutil.rmtree(data_dir, ignore_errors=True)
         argv = [sys.executable, str(WORKER), "prepare", str(data_dir)]
         argv += ["--examples", str(config.examples), "--seed", str(config.seed)]
-        argv += ["--pretrain-steps", str(config.pretrain_steps)]
-        common.run_process(argv, env=env, timeout=900).check()
+        argv += ["--pretrain-steps", str(config.pretrain_steps), "--vocab", str(config.vocab or 0)]
+        common.run_process(argv, env=env, timeout=1800).check()
     return data_dir, json.loads(meta_path.read_text())
 
 
@@ -104,6 +138,7 @@ def _train(role: str, data_dir: Path, config: Config, env: dict[str, str]) -> di
     phases = report.get("phases_s") or {}
     if "train" in phases:
         report["train_loop_s"] = phases["train"]
+        report["loop_real_tokens_per_s"] = report["real_tokens"] / phases["train"]
         report["computed_tokens_per_train_s"] = (computed or 0) / phases["train"] or None
     print(
         f"   {role}: {report['wall_s']:.1f} s, {report['real_tokens_per_s']:.0f} real tokens/s,"
@@ -116,212 +151,267 @@ def _train(role: str, data_dir: Path, config: Config, env: dict[str, str]) -> di
 
 def _values(runs: list[dict[str, Any]], key: str) -> list[float] | None:
     values = [r.get(key) for r in runs]
-    if any(v is None for v in values):
+    if not values or any(v is None for v in values):
         return None
     return [float(v) for v in values if v is not None]
+
+
+ARMS = (
+    ("baseline", "TRL defaults"),
+    ("tuned", "TRL, well configured"),
+    ("candidate", "anytune local"),
+)
 
 
 def _row(
     label: str,
     key: str,
-    base: list[dict[str, Any]],
-    cand: list[dict[str, Any]],
+    runs: dict[str, list[dict[str, Any]]],
     digits: int = 3,
     percent: bool = False,
-) -> tuple[str, str, str, str]:
-    b, c = _values(base, key), _values(cand, key)
-    if b is None and c is None:
-        return (label, "n/a", "n/a", "")
-    cells = [
-        (common.stat(v).fmt_percent() if percent else common.stat(v).fmt(digits)) if v else "n/a"
-        for v in (b, c)
+) -> tuple[str, ...]:
+    cells = [label]
+    for role, _ in ARMS:
+        values = _values(runs.get(role, []), key)
+        if role not in runs:
+            continue
+        if not values:
+            cells.append("n/a")
+        else:
+            summary = common.stat(values)
+            cells.append(summary.fmt_percent() if percent else summary.fmt(digits))
+    tuned, cand = _values(runs.get("tuned", []), key), _values(runs.get("candidate", []), key)
+    cells.append(common.pair_ratios(cand, tuned).fmt(3, "×") if tuned and cand else "")
+    return tuple(cells)
+
+
+def _columns(runs: dict[str, list[dict[str, Any]]]) -> tuple[str, ...]:
+    named = [
+        f"{title} ({len(runs[role])} run{'s' if len(runs[role]) > 1 else ''})"
+        for role, title in ARMS
+        if role in runs
     ]
-    ratio = common.pair_ratios(c, b).fmt(3, "×") if b and c else ""
-    return (label, cells[0], cells[1], ratio)
+    return ("metric", *named, "anytune ÷ TRL well configured, pair by pair")
 
 
-def _judge(
-    result: Result, base: list[dict[str, Any]], cand: list[dict[str, Any]], smoke: bool
-) -> None:
-    on_cpu = all(r.get("peak_gpu_mb") is None for r in base + cand)
-    speedup = common.pair_ratios(
-        [r["real_tokens_per_s"] for r in cand], [r["real_tokens_per_s"] for r in base]
+def _rows(runs: dict[str, list[dict[str, Any]]]) -> list[tuple[str, ...]]:
+    return [
+        _row("real tokens / s of the training loop", "loop_real_tokens_per_s", runs, 4),
+        _row(
+            "real tokens / s of the run (load, tokenize, train, save)", "real_tokens_per_s", runs, 4
+        ),
+        _row("wall time of the run (s)", "wall_s", runs),
+        _row("  of which the training loop (s)", "train_loop_s", runs),
+        _row("CPU time of the run (s)", "cpu_s", runs),
+        _row("peak RSS (MB)", "peak_rss_mb", runs),
+        _row("peak GPU memory (MB)", "peak_gpu_mb", runs),
+        _row("real tokens", "real_tokens", runs, 6),
+        _row("computed tokens (padding included)", "computed_tokens", runs, 6),
+        _row("padding, share of computed tokens", "padding_fraction", runs, percent=True),
+        _row("computed tokens / s of the training loop", "computed_tokens_per_train_s", runs, 4),
+        _row("final loss (same measurement for all)", "final_loss", runs, 4),
+        _row("trainer's last logged loss", "trainer_final_loss", runs, 4),
+    ]
+
+
+def _judge(result: Result, label: str, runs: dict[str, list[dict[str, Any]]], judged: bool) -> None:
+    tuned, cand = runs["tuned"], runs["candidate"]
+    speed = common.pair_ratios(
+        [r["loop_real_tokens_per_s"] for r in cand], [r["loop_real_tokens_per_s"] for r in tuned]
     )
-    loss_ratio = common.pair_ratios(
-        [r["final_loss"] for r in cand], [r["final_loss"] for r in base]
-    )
-    padding = _values(cand, "padding_fraction")
-    judged = not smoke and on_cpu
-
-    met = speedup.median >= SPEEDUP_TARGET if judged else None
+    loss = common.pair_ratios([r["final_loss"] for r in cand], [r["final_loss"] for r in tuned])
+    rss = common.pair_ratios([r["peak_rss_mb"] for r in cand], [r["peak_rss_mb"] for r in tuned])
+    met = speed.median >= LOOP_TARGET if judged else None
     note = ""
     if met is False:
-        note = (
-            f"{speedup.median:.2f}× is {SPEEDUP_TARGET / speedup.median:.2f}× short of the"
-            " target; see the notes for where the time goes."
-        )
-    result.targets.append(
+        note = f"{LOOP_TARGET / speed.median:.2f}× short of the target; see the notes."
+    result.targets += [
         Target(
-            "real tokens/s, candidate ÷ baseline",
-            f"≥ {SPEEDUP_TARGET}× (CPU)",
-            speedup.fmt(3, "×"),
+            f"{label}: training loop real tokens/s, anytune ÷ TRL well configured",
+            f"≥ {LOOP_TARGET:g}× (CPU)",
+            speed.fmt(3, "×"),
             met,
             note,
-        )
-    )
-    met = abs(loss_ratio.median - 1) <= LOSS_TOLERANCE if judged else None
-    result.targets.append(
+        ),
         Target(
-            "final loss, candidate ÷ baseline",
+            f"{label}: final loss, anytune ÷ TRL well configured",
             f"within ±{LOSS_TOLERANCE:.0%}",
-            loss_ratio.fmt(4, "×"),
-            met,
-        )
-    )
+            loss.fmt(4, "×"),
+            abs(loss.median - 1) <= LOSS_TOLERANCE if judged else None,
+        ),
+        Target(
+            f"{label}: peak RSS, anytune ÷ TRL well configured",
+            "≤ 1×",
+            rss.fmt(3, "×"),
+            rss.median <= 1 if judged else None,
+        ),
+    ]
+    padding = _values(cand, "padding_fraction")
     if padding is not None:
         pad = common.stat(padding)
-        met = pad.median <= PADDING_TARGET if judged else None
         result.targets.append(
             Target(
-                "candidate padding, share of computed tokens",
+                f"{label}: anytune padding, share of computed tokens",
                 f"≤ {PADDING_TARGET:.0%}",
                 f"{pad.median:.2%}",
-                met,
+                pad.median <= PADDING_TARGET if judged else None,
             )
         )
     computed = common.pair_ratios(
-        [r["computed_tokens"] or 0 for r in base], [r["computed_tokens"] or 0 for r in cand]
+        [r["computed_tokens"] or 0 for r in tuned], [r["computed_tokens"] or 0 for r in cand]
     )
     if computed.median:
-        per_token = speedup.median / computed.median
         result.notes.append(
-            f"Where the {speedup.median:.2f}× comes from: {computed.median:.2f}× fewer computed"
-            f" tokens (padding) times {per_token:.2f}× faster per computed token (the baseline's"
-            " activation checkpointing, bf16 autocast and attention mask against the"
-            " candidate's fp32 micro-batches; whole run, setup and saving included)."
+            f"{label}: the {speed.median:.2f}× is {computed.median:.2f}× fewer computed tokens"
+            f" (padding) times {speed.median / computed.median:.2f}× faster per computed token"
+            " (the output layer and loss at trained positions only, the cheaper dropout mask)."
         )
-    result.data["speedup"] = speedup.to_dict()
-    result.data["final_loss_ratio"] = loss_ratio.to_dict()
+    result.data.setdefault("speedup", {})[label] = speed.to_dict()
 
 
-def end_to_end(data_dir: Path, config: Config, env: dict[str, str]) -> dict[str, Any] | None:
-    """One whole ``anytune run -p local`` job as a process: validate, upload, the worker
-    process, training and waiting (default poll interval), Python imports included."""
-    anytune = common.anytune_executable()
-    if anytune is None or common.missing_modules("anytune_local.provider"):
-        return None
-    from anytune_local.options import BASE_LEARNING_RATE
-
-    with tempfile.TemporaryDirectory(prefix="anytune-bench-e2e-") as home:
-        argv = [anytune, "run", str(data_dir / "train.jsonl"), "-m", str(data_dir / "model")]
-        argv += ["-p", "local", "--n-epochs", str(config.epochs)]
-        argv += ["--batch-size", str(config.batch_size), "--seed", str(config.seed)]
-        argv += ["--lr-multiplier", f"{config.learning_rate / BASE_LEARNING_RATE:g}", "--json"]
-        try:
-            process = common.run_process(argv, env={**env, "ANYTUNE_HOME": home}, timeout=900)
-            process.check()
-            # --json prints the created job, then the finished one: one object per line.
-            job = json.loads(process.stdout.strip().splitlines()[-1])
-        except (RuntimeError, TimeoutError, ValueError, IndexError) as exc:
-            return {"error": str(exc)[-300:]}
-    tokens = int(job.get("trained_tokens") or 0)
-    print(f"   anytune run -p local: {process.wall_s:.1f} s", file=sys.stderr, flush=True)
-    return {"wall_s": process.wall_s, "trained_tokens": tokens, "status": job.get("status")}
-
-
-def run(smoke: bool) -> Result:
-    """Build (or reuse) the model and data, then alternate baseline and candidate runs."""
-    result = Result(NAME, TITLE)
-    config = SMOKE if smoke else FULL
-    base_missing, cand_missing = _missing()
-    if base_missing:
-        return common.skipped(NAME, TITLE, f"{', '.join(base_missing)} not installed")
-    # Idle OpenMP threads sleep instead of spinning: with torch's default (spin), any other
-    # load on the machine makes every arm many times slower (measured: 9× on 2 busy cores).
-    env = common.bench_env(OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
-    load_before = os.getloadavg()
+def _setup(
+    result: Result, label: str, config: Config, env: dict[str, str], with_candidate: bool
+) -> tuple[Path, dict[str, Any], dict[str, list[dict[str, Any]]]]:
     data_dir, meta = prepare(config, env)
-    arms = [("baseline", lambda: _train("baseline", data_dir, config, env))]
-    if cand_missing:
-        result.status = "skipped"
-        result.reason = f"candidate: {', '.join(cand_missing)} not installed"
-    else:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    if config.defaults_runs:
+        runs["baseline"] = [
+            _train("baseline", data_dir, config, env) for _ in range(config.defaults_runs)
+        ]
+    arms = [("tuned", lambda: _train("tuned", data_dir, config, env))]
+    if with_candidate:
         arms.append(("candidate", lambda: _train("candidate", data_dir, config, env)))
-    runs = common.alternate(arms, config.pairs)
-    base, cand = runs["baseline"], runs.get("candidate", [])
-    job = None if cand_missing else end_to_end(data_dir, config, env)
-    load_after = os.getloadavg()
-    rows = [
-        _row("real tokens / s", "real_tokens_per_s", base, cand, 4),
-        _row("wall time of the run (s)", "wall_s", base, cand),
-        _row("  of which the training loop (s)", "train_loop_s", base, cand),
-        _row("CPU time of the run (s)", "cpu_s", base, cand),
-        _row("peak RSS (MB)", "peak_rss_mb", base, cand),
-        _row("peak GPU memory (MB)", "peak_gpu_mb", base, cand),
-        _row("real tokens", "real_tokens", base, cand, 6),
-        _row("computed tokens (padding included)", "computed_tokens", base, cand, 6),
-        _row("padding, share of computed tokens", "padding_fraction", base, cand, percent=True),
-        _row("computed tokens / s of training loop", "computed_tokens_per_train_s", base, cand, 4),
-        _row("final loss (same measurement for both)", "final_loss", base, cand, 4),
-        _row("trainer's last logged loss", "trainer_final_loss", base, cand, 4),
-    ]
-    if job is not None:
-        measured = (
-            f"ERROR: {job['error']}"
-            if "error" in job
-            else f"{job['wall_s']:.1f} s, {job['trained_tokens'] / job['wall_s']:,.0f} real tokens/s"
-        )
-        label = "end to end: `anytune run -p local` (1 run, whole process)"
-        rows.append((label, "", measured, ""))
-    result.table(
-        (
-            "metric",
-            "baseline (TRL defaults)",
-            "candidate (anytune local)",
-            "candidate ÷ baseline, pair by pair",
-        ),
-        rows,
-    )
-    first_base = base[0]
-    first_cand = cand[0] if cand else {}
-    result.notes += [
-        f"Setup: {config.describe()}; tiny Llama (hidden {meta['model']['hidden_size']},"
-        f" {meta['model']['layers']} layers, vocabulary {meta['model']['vocab_size']}) "
+    runs.update(common.alternate(arms, config.pairs))
+    result.table(_columns(runs), _rows(runs))
+    model = meta["model"]
+    result.notes.append(
+        f"{label}: {config.describe()}; tiny Llama (hidden {model['hidden_size']},"
+        f" {model['layers']} layers, vocabulary {model['vocab_size']}, untied output layer) "
         + (
             f"pretrained for {meta['pretrain_steps']} full-parameter steps (loss "
-            f"{meta['pretrain_loss'][0]:.2f} → {meta['pretrain_loss'][1]:.2f}) so that LoRA has a"
-            " base that knows the vocabulary"
+            f"{meta['pretrain_loss'][0]:.2f} → {meta['pretrain_loss'][1]:.2f})"
             if meta.get("pretrain_loss")
             else "with random weights"
         )
         + f"; data: {meta['examples']} generated chats of {meta['min']}–{meta['max']} tokens"
-        f" (mean {meta['mean']:.0f}); loss before training {meta['initial_loss']:.3f}.",
-        f"Baseline: {first_base.get('precision')}, activation checkpointing"
-        f" {'on' if first_base.get('activation_checkpointing') else 'off'}, pad to the longest in"
-        " each batch. Departures from the defaults, the same for both arms so that the losses"
-        " are comparable: learning rate, and (baseline) loss on the assistant tokens only, which"
-        " is what anytune trains on."
-        + (f" Candidate resolved: {first_cand.get('resolved')}." if first_cand else ""),
-        "Wall time of the run: model load, tokenization, training and saving the adapter, timed"
-        " inside each worker process (Python imports excluded, the same for both). Real tokens/s"
-        " = real tokens trained ÷ that wall time. Final loss: mean cross-entropy per trained"
-        " token over the whole training set after training (fp32, eval mode), computed by the"
-        " same code for both.",
-        f"torch threads per run: {first_base.get('threads')}, OMP_WAIT_POLICY="
-        f"{env['OMP_WAIT_POLICY']} for both arms; load average before/after:"
+        f" (mean {meta['mean']:.0f}); loss before training {meta['initial_loss']:.3f}."
+    )
+    return data_dir, meta, runs
+
+
+def _process_table(result: Result, jobs: dict[str, list[dict[str, Any]]]) -> None:
+    trl, ours = jobs["trl"], jobs["anytune"]
+
+    def cell(runs: list[dict[str, Any]], key: str) -> str:
+        values = _values(runs, key)
+        return common.stat(values).fmt(3) if values else "n/a"
+
+    def ratio(key: str) -> str:
+        a, b = _values(ours, key), _values(trl, key)
+        return common.pair_ratios(a, b).fmt(3, "×") if a and b else ""
+
+    rows = [
+        ("whole process (s)", cell(trl, "wall_s"), cell(ours, "wall_s"), ratio("wall_s")),
+        (
+            "  start → first step (s)",
+            cell(trl, "to_first_step_s"),
+            cell(ours, "to_first_step_s"),
+            ratio("to_first_step_s"),
+        ),
+        ("  first → last step (s)", cell(trl, "loop_s"), cell(ours, "loop_s"), ratio("loop_s")),
+        (
+            "  last step → exit (s)",
+            cell(trl, "after_last_step_s"),
+            cell(ours, "after_last_step_s"),
+            ratio("after_last_step_s"),
+        ),
+        ("real tokens", cell(trl, "real_tokens"), cell(ours, "real_tokens"), ""),
+    ]
+    result.table(
+        (
+            "whole process",
+            f"python trl_sft.py ({len(trl)} runs)",
+            f"anytune run -p local ({len(ours)} runs)",
+            "anytune ÷ TRL, pair by pair",
+        ),
+        rows,
+    )
+
+
+def _judge_process(result: Result, jobs: dict[str, list[dict[str, Any]]], judged: bool) -> None:
+    speed = common.pair_ratios(
+        [r["wall_s"] for r in jobs["trl"]], [r["wall_s"] for r in jobs["anytune"]]
+    )
+    result.targets.append(
+        Target(
+            "(c) whole process: `anytune run -p local` speed ÷ the TRL script's",
+            f"≥ {PROCESS_TARGET:g}×",
+            speed.fmt(3, "×"),
+            speed.median >= PROCESS_TARGET if judged else None,
+        )
+    )
+
+
+def run(smoke: bool) -> Result:
+    """Build (or reuse) the models and data, then run the arms side by side."""
+    result = Result(NAME, TITLE)
+    small, wide, whole = (
+        (SMOKE, SMOKE_WIDE, SMOKE_PROCESS) if smoke else (FULL, FULL_WIDE, FULL_PROCESS)
+    )
+    base_missing, cand_missing = _missing()
+    if base_missing:
+        return common.skipped(NAME, TITLE, f"{', '.join(base_missing)} not installed")
+    if cand_missing:
+        result.status = "skipped"
+        result.reason = f"candidate: {', '.join(cand_missing)} not installed"
+    # Idle OpenMP threads sleep instead of spinning: with torch's default (spin), any other
+    # load on the machine makes every arm many times slower (measured: 9× on 2 busy cores).
+    env = common.bench_env(OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    load_before = os.getloadavg()
+    on_cpu = True
+    data: dict[str, Any] = {}
+    for label, config in (("(a) small vocabulary", small), ("(b) 32k vocabulary", wide)):
+        _, meta, runs = _setup(result, label, config, env, not cand_missing)
+        on_cpu = on_cpu and all(r.get("peak_gpu_mb") is None for rs in runs.values() for r in rs)
+        if "candidate" in runs:
+            _judge(result, label, runs, judged=not smoke and on_cpu)
+        data[label] = {
+            "config": config.__dict__,
+            "meta": {k: v for k, v in meta.items() if k != "lengths"},
+            "runs": runs,
+        }
+    if not cand_missing:
+        whole_dir, _ = prepare(whole, env)
+        jobs = common.alternate(
+            [
+                ("trl", lambda: e2e.trl_script(whole_dir, whole, env)),
+                ("anytune", lambda: e2e.anytune_run(whole_dir, whole, env)),
+            ],
+            whole.pairs,
+        )
+        if any("error" in job for job in jobs["anytune"]):
+            result.notes.append(f"(c) anytune run failed: {jobs['anytune'][0].get('error')}")
+        else:
+            _process_table(result, jobs)
+            _judge_process(result, jobs, judged=not smoke and on_cpu)
+        data["(c) whole process"] = {"config": whole.__dict__, "runs": jobs}
+    load_after = os.getloadavg()
+    result.notes += [
+        "Tables (a) and (b): the run of each arm is timed inside its worker process (model load,"
+        " tokenization, training, saving; imports excluded, the same for all); the training"
+        " loop is `trainer.train()` (TRL) or the recipe's first to last training event. Real"
+        " tokens/s = real tokens ÷ loop time. Final loss: mean cross-entropy per trained token"
+        " over the whole training set after training (fp32, eval mode), the same code for all."
+        " Peak RSS: the worker process's own.",
+        "Table (c): each command from fork to exit, Python imports included, on a job whose"
+        " training takes ~30 s (256 examples of (a)'s kind)"
+        " (see `_training_e2e.py` for the split). anytune's figures are the CLI's; the"
+        " training runs in its background worker process.",
+        f"OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']} for every arm; load average before/after:"
         f" {load_before[0]:.2f} / {load_after[0]:.2f} (on a {os.cpu_count()}-core machine; other"
         " load inflates wall time, CPU time less so).",
     ]
-    if cand:
-        _judge(result, base, cand, smoke)
-    result.data.update(
-        config=config.__dict__,
-        meta={k: v for k, v in meta.items() if k != "lengths"},
-        baseline=base,
-        candidate=cand,
-        load_average=[load_before, load_after],
-        end_to_end=job,
-    )
+    result.data.update(setups=data, load_average=[load_before, load_after])
     return result
 
 
