@@ -88,6 +88,12 @@ class DatasetRules:
     """How the provider resolves ``n_epochs="auto"`` from the number of examples."""
     notes: tuple[str, ...] = ()
     """Anything else to show the user (e.g. how "auto" was resolved)."""
+    job_counts_exactly: bool = False
+    """The job itself renders and counts every example with ``token_counter``'s rules before
+    it trains (local: before the model loads) and fails with the same ``file:line`` errors.
+    ``create`` and ``run`` then check the format and estimate the tokens, leaving the exact
+    pass (which loads the model's tokenizer: seconds) to the job instead of doing it twice;
+    ``anytune validate -m MODEL`` still runs it."""
 
 
 @dataclass(frozen=True)

@@ -266,3 +266,42 @@ def test_the_job_fails_the_same_way_before_loading_the_model(
     assert info.value.message.startswith(
         f"{path}:2: model {phi_model}'s chat template does not render the tool definitions"
     )
+
+
+RUN_AND_REPORT_IMPORTS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('CLI imported transformers:', 'transformers' in sys.modules,"
+    " file=sys.stderr))\n"
+    "from anytune.cli import main\n"
+    "main(sys.argv[1:])\n"
+)
+
+
+def test_run_leaves_the_exact_check_to_the_job_which_fails_the_same_way(
+    phi_model: Path, tmp_path: Path, local_home: Path
+) -> None:
+    """`run -p local` checks the format and estimates tokens; the job renders exactly before
+    the model loads (`DatasetRules.job_counts_exactly`), so the CLI never loads transformers
+    and the user still gets the validate message, a non-zero exit and no traceback."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "train.jsonl"
+    lines = [CONVERSATIONS["single"], CONVERSATIONS["parallel_tools_null"]]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    argv = ["run", str(path), "-p", "local", "-m", str(phi_model), "--interval", "0.2"]
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_AND_REPORT_IMPORTS, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    # The job names the file as uploaded (its name), not by where the store keeps it.
+    expected = f"train.jsonl:2: model {phi_model}'s chat template does not render the tool"
+    assert expected in output, output
+    assert "/files/" not in output
+    assert "Traceback" not in result.stderr
+    assert "CLI imported transformers: False" in result.stderr, output

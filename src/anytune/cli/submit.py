@@ -2,8 +2,9 @@
 
 Everything is checked before anything happens: every argument and option (KEY=VALUE pairs,
 hyperparameter ranges, the provider's own checks of the complete spec through
-``Provider.validate_spec``), then the format of every local file. Only then is anything
-uploaded, priced or created. On stdout, ``upload`` and ``create`` print the id alone (details
+``Provider.validate_spec``), then the format of every local file (and its exact token
+counts, unless the provider's job does that itself first: ``DatasetRules.job_counts_exactly``).
+Only then is anything uploaded, priced or created. On stdout, ``upload`` and ``create`` print the id alone (details
 go to stderr); ``run`` prints the job id first and the fine-tuned model last.
 """
 
@@ -186,13 +187,16 @@ def check_file(
     validation: Path | None = None,
     minimum: bool = True,
     options: Mapping[str, Any] | None = None,
+    before_job: bool = False,
 ) -> None:
     """Refuse to upload a file that is not usable training data (nothing is uploaded).
 
     ``validation``: a validation file checked with it (and for overlap), as `validate -v`
     does. ``minimum=False`` for a validation file alone: the provider's minimum number of
     examples is for training data. ``options``: the job's options as ``validate_spec`` typed
-    them, for rules that depend on one (e.g. ``max_length``).
+    them, for rules that depend on one (e.g. ``max_length``). ``before_job``: a job is created
+    next, so a provider whose job counts exactly (``DatasetRules.job_counts_exactly``) gets
+    the format check and a token estimate here.
     """
     from dataclasses import replace as replace_rules
 
@@ -200,6 +204,8 @@ def check_file(
 
     chosen = method or sniff_method(path)
     rules = client.provider.dataset_rules(model, method=chosen, options=options)
+    if before_job and rules.job_counts_exactly:
+        rules = replace_rules(rules, token_counter=None)
     if not minimum:
         rules = replace_rules(rules, min_examples=1)
     report = validate_file(
@@ -256,6 +262,7 @@ def prepare_and_create(
             "method": checked.method,
             "n_epochs": spec["n_epochs"],
             "options": checked.options,
+            "before_job": True,
         }
         if train_path is not None:
             check_file(client, train_path, validation=valid_path, **common)

@@ -34,12 +34,17 @@ def build_request(store: Store, record: JobRecord) -> Any:
 
     spec = load_spec(record)
     job_dir = store.job_dir(record.id)
+    train_path = _file_path(store, spec.training_file)
+    valid_path = _file_path(store, spec.validation_file) if spec.validation_file else None
     return TrainRequest(
         job_id=record.id,
         base_model=spec.model,
         method=spec.method,
-        train_path=_file_path(store, spec.training_file),
-        valid_path=_file_path(store, spec.validation_file) if spec.validation_file else None,
+        train_path=train_path,
+        valid_path=valid_path,
+        file_names=_file_names(
+            store, ((spec.training_file, train_path), (spec.validation_file, valid_path))
+        ),
         output_dir=job_dir / "adapter",
         checkpoint_dir=job_dir / "checkpoints",
         hyperparameters=spec.hyperparameters,
@@ -77,6 +82,16 @@ def _file_path(store: Store, file_id: str) -> Path:
     if found is None:
         raise RuntimeError(f"file {file_id} is not in the store")
     return Path(found.path)
+
+
+def _file_names(store: Store, files: tuple[tuple[str | None, Path | None], ...]) -> dict[str, str]:
+    """Stored path → the uploaded file's name, for the job's messages (``TrainRequest``)."""
+    names: dict[str, str] = {}
+    for file_id, path in files:
+        found = store.get_file(file_id) if file_id and path else None
+        if found is not None and found.filename:
+            names[str(path)] = found.filename
+    return names
 
 
 def training_argv(

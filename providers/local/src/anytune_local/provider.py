@@ -313,6 +313,7 @@ class LocalProvider(ModelUse, Provider):
             price=None,
             methods=self.capabilities.methods,
             auto_epochs=_auto_epochs,
+            job_counts_exactly=True,  # recipe.sft: the data is tokenized before the model loads
             notes=(
                 "local: trains on this machine (no price); examples longer than max_length "
                 f"({max_length}) are truncated (option max_length).",

@@ -72,6 +72,9 @@ class TrainRequest:
     accepted and resolved once, on construction, by ``options.local_options``)."""
     seed: int | None = None
     resume_from_checkpoint: Path | None = None
+    file_names: Mapping[str, str] = field(default_factory=dict)
+    """How messages name the data files: stored path → the name the user knows (the
+    uploaded file's name), so that an error reads ``train.jsonl:2: ...``."""
 
     def __post_init__(self) -> None:
         # One parse per process: what the supervisor validated arrives typed, and JSON read
@@ -91,6 +94,7 @@ class TrainRequest:
             "hyperparameters": self.hyperparameters.to_dict(),
             "options": self.options.to_dict(),
             "seed": self.seed,
+            "file_names": dict(self.file_names),
             "resume_from_checkpoint": (
                 str(self.resume_from_checkpoint) if self.resume_from_checkpoint else None
             ),
@@ -111,6 +115,7 @@ class TrainRequest:
             hyperparameters=_hyperparameters(data.get("hyperparameters") or {}),
             options=_options(data.get("options") or {}),
             seed=data.get("seed"),
+            file_names=dict(data.get("file_names") or {}),
             resume_from_checkpoint=(
                 Path(data["resume_from_checkpoint"]) if data.get("resume_from_checkpoint") else None
             ),
@@ -178,15 +183,23 @@ def train(request: TrainRequest, reporter: Reporter) -> TrainResult:
         from anytune_local.recipe.setup import hide_bitsandbytes
 
         hide_bitsandbytes()
-    if request.method == "dpo":
-        from anytune_local.recipe.dpo import train_dpo
+    try:
+        if request.method == "dpo":
+            from anytune_local.recipe.dpo import train_dpo
 
-        return train_dpo(request, reporter)
-    if request.method != "supervised":
-        raise TrainingFailure("invalid_options", f"unknown method {request.method!r}")
-    from anytune_local.recipe.sft import train_sft
+            return train_dpo(request, reporter)
+        if request.method != "supervised":
+            raise TrainingFailure("invalid_options", f"unknown method {request.method!r}")
+        from anytune_local.recipe.sft import train_sft
 
-    return train_sft(request, reporter)
+        return train_sft(request, reporter)
+    except TrainingFailure as exc:
+        message = exc.message
+        for stored, name in request.file_names.items():
+            message = message.replace(stored, name)
+        if message == exc.message:
+            raise
+        raise TrainingFailure(exc.code, message) from exc
 
 
 def render_example(
