@@ -127,10 +127,18 @@ def widen_vocabulary(model_dir: Path, vocab: int) -> None:
 
 
 def prepare(
-    out: Path, *, examples: int, seed: int = 0, pretrain_steps: int = 150, vocab: int | None = None
+    out: Path,
+    *,
+    examples: int,
+    seed: int = 0,
+    pretrain_steps: int = 150,
+    vocab: int | None = None,
+    hidden: int | None = None,
+    layers: int | None = None,
 ) -> dict[str, Any]:
     """Write model/, train.jsonl and meta.json into ``out`` (see the module docstring);
-    ``vocab`` widens the model's vocabulary (``widen_vocabulary``)."""
+    ``vocab`` widens the model's vocabulary (``widen_vocabulary``); ``hidden`` and ``layers``
+    change its size (the GPU benchmark's larger model)."""
     from anytune_local.recipe.tiny import make_tiny_model
     from transformers import AutoTokenizer
 
@@ -138,8 +146,9 @@ def prepare(
     language = Language.make(rng)
     corpus = [" ".join(language.text(rng, 200)) for _ in range(200)]
     corpus += [" ".join(language.replies)] * 20
-    model_dir = make_tiny_model(out / "model", seed=seed, corpus=corpus, **MODEL_SHAPE)
     shape = dict(MODEL_SHAPE)
+    shape.update({k: v for k, v in (("hidden_size", hidden), ("layers", layers)) if v})
+    model_dir = make_tiny_model(out / "model", seed=seed, corpus=corpus, **shape)
     if vocab:
         widen_vocabulary(model_dir, vocab)
         shape["vocab_size"] = vocab

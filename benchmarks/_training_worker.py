@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=150)
     parser.add_argument("--vocab", type=int, default=0, help="prepare: the model's vocabulary")
+    parser.add_argument("--hidden", type=int, default=0, help="prepare: the model's hidden size")
+    parser.add_argument("--layers", type=int, default=0, help="prepare: the model's layers")
     parser.add_argument(
         "--option",
         action="append",
@@ -249,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             pretrain_steps=args.pretrain_steps,
             vocab=args.vocab or None,
+            hidden=args.hidden or None,
+            layers=args.layers or None,
         )
         meta["initial_loss"] = final_loss(args.data / "model", None, args.data / "train.jsonl")
         (args.data / "meta.json").write_text(json.dumps(meta))

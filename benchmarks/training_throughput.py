@@ -64,6 +64,8 @@ class Config:
     pairs: int
     pretrain_steps: int
     vocab: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
     defaults_runs: int = 0
     """Runs of the TRL-defaults arm (before the pairs; 0 leaves it out)."""
     seed: int = 0
@@ -111,6 +113,8 @@ def prepare(config: Config, env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
     key = f"training-v{DATA_VERSION}-n{config.examples}-s{config.seed}-p{config.pretrain_steps}"
     if config.vocab:
         key += f"-v{config.vocab}"
+    if config.hidden or config.layers:
+        key += f"-h{config.hidden or 0}-l{config.layers or 0}"
     data_dir = common.WORK_DIR / key
     meta_path = data_dir / "meta.json"
     if not meta_path.exists():
@@ -118,6 +122,7 @@ def prepare(config: Config, env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
         argv = [sys.executable, str(WORKER), "prepare", str(data_dir)]
         argv += ["--examples", str(config.examples), "--seed", str(config.seed)]
         argv += ["--pretrain-steps", str(config.pretrain_steps), "--vocab", str(config.vocab or 0)]
+        argv += ["--hidden", str(config.hidden or 0), "--layers", str(config.layers or 0)]
         common.run_process(argv, env=env, timeout=1800).check()
     return data_dir, json.loads(meta_path.read_text())
 
