@@ -1,6 +1,6 @@
 """Run anytune's benchmarks side by side and write the results table.
 
-    python benchmarks/run.py                    # all five, full size (training alone: over 30 min on 2 cores)
+    python benchmarks/run.py                    # all six, full size (training: ~25 min on 2 cores; GPU: SKIPPED without one)
     python benchmarks/run.py --smoke --out DIR  # seconds-sized, to keep the scripts working (CI)
     python benchmarks/run.py --only startup --only polling
 
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import common
+import gpu_training
 import polling
 import serve_polling
 import startup
@@ -83,6 +84,7 @@ def run_validation(smoke: bool) -> Result:
 
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Result]]] = {
     training_throughput.NAME: (training_throughput.TITLE, training_throughput.run),
+    gpu_training.NAME: (gpu_training.TITLE, gpu_training.run),
     startup.NAME: (startup.TITLE, startup.run),
     "validation": (VALIDATION_TITLE, run_validation),
     polling.NAME: (polling.TITLE, polling.run),

@@ -92,13 +92,14 @@ def test_results_writers(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_smoke_run_of_the_cheap_benchmarks(tmp_path: Path) -> None:
     argv = [sys.executable, str(BENCH / "run.py"), "--smoke", "--out", str(tmp_path)]
-    for name in ("startup", "polling", "validation"):
+    # training-gpu: SKIPPED without CUDA (says so), a smoke run on a GPU.
+    for name in ("startup", "polling", "validation", "training-gpu"):
         argv += ["--only", name]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=110, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     payload = json.loads((tmp_path / "results.json").read_text())
     by_name = {r["name"]: r for r in payload["results"]}
-    assert set(by_name) == {"startup", "polling", "validation"}
+    assert set(by_name) == {"startup", "polling", "validation", "training-gpu"}
     assert payload["smoke"] is True
     for result in by_name.values():
         assert result["status"] in ("ok", "skipped"), result
