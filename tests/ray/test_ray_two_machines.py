@@ -6,6 +6,7 @@ ending is written to the events once whoever reads it; no secret reaches the clu
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -163,3 +164,50 @@ def test_another_machine_cancels_and_resumes(
         "Job resumed from the start (no usable checkpoint)."
     ]
     assert len([m for m in messages if m.startswith("Job failed")]) == 2
+
+
+def test_a_run_being_submitted_elsewhere_is_queued_cancellable_then_lost(
+    machines: tuple[Any, Any], tiny_model: Path, train_file: Path
+) -> None:
+    """The first machine's create wrote the job's record and its run's request, then its POST
+    failed (a real connection refused): the second machine sees a job being submitted, not a
+    lost one. Cancelled meanwhile, it stops as soon as the retried create submits it. Left
+    alone, it is lost once its request is ``SUBMIT_GRACE`` old."""
+    from anytune_ray.rest import RayJobs
+    from anytune_ray.runs import SUBMIT_GRACE, run_dir
+
+    from anytune.errors import ProviderConnectionError
+
+    first, second = machines
+    file = first.upload_file(train_file)
+    spec = first.validate_spec(
+        JobSpec(model=str(tiny_model), training_file=file.id, options=FAST_OPTIONS)
+    )
+    reachable, first.rest = first.rest, RayJobs("http://127.0.0.1:9", attempts=1)
+    for request_id in ("0" * 24, "1" * 24):
+        with pytest.raises(ProviderConnectionError):
+            first.submit_request(spec, request_id)
+    first.rest = reachable
+    cancelled, lost = "ftjob-ray-" + "0" * 24, "ftjob-ray-" + "1" * 24
+    for machine in (second, first):
+        for job_id in (cancelled, lost):
+            job = machine.get_job(job_id)
+            assert job.status == JobStatus.QUEUED and job.error is None
+
+    assert second.cancel_job(cancelled).status == JobStatus.QUEUED
+    retried = first.submit_request(spec, "0" * 24)  # the create, retried: now it arrives
+    assert retried.id == cancelled
+    final = _until(second, cancelled, lambda j: j.is_terminal)
+    assert final.status == JobStatus.CANCELLED
+    assert first.get_job(cancelled).status == JobStatus.CANCELLED
+    assert [m for _, m in _events(first, cancelled)].count("Job cancelled.") == 1
+
+    old = time.time() - SUBMIT_GRACE - 1
+    for path in Path(run_dir(first, lost, 0)).iterdir():
+        os.utime(path, (old, old))
+    for machine in (second, first):
+        job = machine.get_job(lost)
+        assert job.status == JobStatus.FAILED and job.error is not None
+        assert job.error.code == "lost_submission"
+    failed = [m for _, m in _events(first, lost) if m.startswith("Job failed")]
+    assert len(failed) == 1 and failed[0].startswith("Job failed: Ray has no submission")

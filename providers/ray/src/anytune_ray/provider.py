@@ -185,7 +185,13 @@ class RayProvider(Provider):
                 f"job {job_id} is {job.status}; only queued or running jobs can be cancelled",
                 provider=self.name,
             )
-        self.rest.stop(self._row(job_id).submission_id())
+        row = self._row(job_id)
+        try:
+            self.rest.stop(row.submission_id())
+        except NotFoundError:
+            # Still being submitted (``runs._submitting``), maybe from another machine: the
+            # run reads its control file when it starts, and stops at once as cancelled.
+            self.storage.write_text(f"{runs.run_dir(self, job_id, row.run)}/control", "cancel\n")
         return self.get_job(job_id)
 
     def pause_job(self, job_id: str) -> Job:

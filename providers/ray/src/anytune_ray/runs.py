@@ -27,6 +27,8 @@ from anytune_ray.records import JobRow, submission_id
 if TYPE_CHECKING:
     from anytune_ray.provider import RayProvider
 
+SUBMIT_GRACE = 120.0
+"""Seconds a run may be without its Ray submission before it counts as lost."""
 STATUS = {"PENDING": "queued", "RUNNING": "running", "STOPPED": "cancelled", "FAILED": "failed"}
 
 
@@ -153,6 +155,8 @@ def _state(
     now = int(time.time())
     resume = f"`anytune resume {row.id}` continues from the newest checkpoint"
     if info is None:
+        if _submitting(provider, row):
+            return "queued", None, None, None, None
         error = JobError(
             "lost_submission",
             f"Ray has no submission {row.submission_id()} (the cluster restarted or the job "
@@ -184,6 +188,22 @@ def _state(
         error = JobError("worker_died", f"{_short(cause)}; {resume}")
     _close(provider, row, f"Job failed: {error.message}", "error")
     return "failed", error, finished, None, tokens
+
+
+def _submitting(provider: RayProvider, row: JobRow) -> bool:
+    """Whether the latest run, which Ray does not know, is still being submitted: its folder
+    is written first (the resume note, the request), then the POST (retried for up to a
+    minute) makes the submission. Another machine reading in between sees a run without a
+    submission, which is not yet a lost one; ``SUBMIT_GRACE`` seconds after the last write,
+    it is."""
+    storage = provider.storage
+    folder = run_dir(provider, row.id, row.run)
+    if storage.fs.exists(f"{folder}/closed"):
+        return False  # someone already found it lost (and wrote so to its events)
+    age = storage.age(f"{folder}/request.json")
+    if age is None:  # a resume writes its note first, then the request
+        age = storage.age(f"{folder}/events.jsonl")
+    return age is not None and age < SUBMIT_GRACE
 
 
 def _outcome(provider: RayProvider, row: JobRow) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,20 @@ class Storage:
                 old = handle.read()
         with self.fs.open(path, "wb") as out:
             out.write(old + line.encode())
+
+    def age(self, path: str) -> float | None:
+        """Seconds since ``path`` was last written (None when it is missing)."""
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        when = info.get("mtime") or info.get("LastModified") or info.get("updated")
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        if isinstance(when, datetime):
+            when = when.timestamp()
+        # A store that keeps no time: as old as can be (so nothing waits on it).
+        return time.time() - float(when) if isinstance(when, (int, float)) else float("inf")
 
     def read_from(self, path: str, offset: int) -> bytes:
         """The bytes of ``path`` from ``offset`` on (b"" when missing)."""
