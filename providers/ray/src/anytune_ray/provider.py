@@ -3,8 +3,8 @@ Submission REST API (httpx only: ``anytune status`` imports neither Ray nor torc
 
 One anytune job is one or more Ray submissions (``<job>-r<n>``: ``resume`` makes the next);
 its record is in storage (``jobs/<job>/job.json``, see ``records``), so every machine pointed
-at the same cluster and storage lists, reads, follows, cancels and resumes it. Each submission runs
-``python -m anytune_local.run_spec`` (torchrun with ``num_workers`` processes when more than
+at the same cluster and storage lists, reads, follows, cancels and resumes it. Each submission
+runs ``python -m anytune_local.run_spec`` (torchrun with ``num_workers`` processes when more than
 one) on a node with the job's resources; files, events, checkpoints and the adapter live in
 ``storage`` (see ``anytune_ray.storage``).
 """

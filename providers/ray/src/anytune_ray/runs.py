@@ -27,7 +27,7 @@ from anytune_ray.records import JobRow, submission_id
 if TYPE_CHECKING:
     from anytune_ray.provider import RayProvider
 
-SUBMIT_GRACE = 120.0
+SUBMIT_GRACE = 300.0
 """Seconds a run may be without its Ray submission before it counts as lost."""
 STATUS = {"PENDING": "queued", "RUNNING": "running", "STOPPED": "cancelled", "FAILED": "failed"}
 
@@ -192,8 +192,8 @@ def _state(
 
 def _submitting(provider: RayProvider, row: JobRow) -> bool:
     """Whether the latest run, which Ray does not know, is still being submitted: its folder
-    is written first (the resume note, the request), then the POST (retried for up to a
-    minute) makes the submission. Another machine reading in between sees a run without a
+    is written first (the resume note, the request), then the POST (4 tries of up to 30 s
+    each) makes the submission. Another machine reading in between sees a run without a
     submission, which is not yet a lost one; ``SUBMIT_GRACE`` seconds after the last write,
     it is."""
     storage = provider.storage
