@@ -67,3 +67,15 @@ def test_a_handful_of_labels_is_a_classifier(tmp_path: Path) -> None:
 def test_many_distinct_answers_are_not_labels(tmp_path: Path) -> None:
     pairs = [(f"q{i} {i * 3}", f"label{i % 11}") for i in range(90)]
     assert not any("labels" in h for h in validate_file(write(tmp_path / "t.jsonl", pairs)).advice)
+
+
+def test_near_duplicates_the_same_with_and_without_non_ascii_text(tmp_path: Path) -> None:
+    """The key has a fast ASCII path and a regex path for other text: the same answer."""
+    base = [(f"Café n°{i}: what is {i} + {i}?", f"It is {2 * i}.") for i in range(60)]
+    repeats = [(q.upper().replace(":", " —"), a.lower()) for q, a in base[:10]]
+    report = validate_file(write(tmp_path / "t.jsonl", base + repeats))
+    assert any(h.startswith("10 of 70 examples repeat another") for h in report.advice)
+    ascii_base = [(f"Cafe no {i}: what is {i} + {i}?", f"It is {2 * i}.") for i in range(60)]
+    ascii_repeats = [(q.upper().replace(":", " -"), a.lower()) for q, a in ascii_base[:10]]
+    report = validate_file(write(tmp_path / "a.jsonl", ascii_base + ascii_repeats))
+    assert any(h.startswith("10 of 70 examples repeat another") for h in report.advice)

@@ -26,10 +26,32 @@ MAX_LABELS = 10
 LABEL_CHARS = 40
 LABEL_SHARE = 0.95
 _SPACE = re.compile(r"[\W_]+")
+_ASCII_NON_WORD = bytes.maketrans(
+    bytes(b for b in range(128) if not chr(b).isalnum()), b" " * (128 - 62)
+)
+_NON_WORD_ASCII_BUT_NUL = bytes(b for b in range(1, 128) if not chr(b).isalnum())
+
+
+def _key(texts: list[str]) -> bytes:
+    """The near-duplicate key of an example's texts: lower case, without anything but letters
+    and digits (so up to case, spacing and punctuation), NUL between messages.
+
+    One C-level pass over the whole example where it is ASCII; per message, a regex, where it
+    is not. (Per-message normalising and re-joining made ``validate`` 5× slower: 60 → 12 MB/s.)
+    """
+    joined = "\0".join(texts).lower()
+    if joined.isascii():
+        return joined.encode().translate(None, _NON_WORD_ASCII_BUT_NUL)
+    return "\0".join(_SPACE.sub("", t) for t in joined.split("\0")).encode()
 
 
 def _normal(text: str) -> str:
-    return _SPACE.sub(" ", text.lower()).strip()
+    """Lower case, every run of non-word characters (``[\\W_]+``) one space, stripped (a
+    short answer as a label); ASCII text takes a byte-table path ~4× faster than the regex."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return " ".join(lowered.encode().translate(_ASCII_NON_WORD).decode().split())
+    return _SPACE.sub(" ", lowered).strip()
 
 
 def _text(content: Any) -> str:
@@ -55,14 +77,14 @@ class Advice:
         if not isinstance(messages, list) or not messages:
             return
         self.examples += 1
-        texts = [_normal(_text(m.get("content"))) for m in messages if isinstance(m, dict)]
-        raw = hashlib.blake2b("\0".join(texts).encode(), digest_size=8).digest()
+        texts = [_text(m.get("content")) for m in messages if isinstance(m, dict)]
+        raw = hashlib.blake2b(_key(texts), digest_size=8).digest()
         digest = int.from_bytes(raw, "little", signed=True)  # the table holds signed 64-bit
         if self.seen.setdefault(digest, lineno) != lineno:
             self.near_duplicates += 1
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         if self.labels is not None and last.get("role") == "assistant":
-            answer = _normal(_text(last.get("content")))
+            answer = _normal(texts[-1])  # the last message is a dict, so it is the last text
             if len(answer) > LABEL_CHARS or (
                 answer not in self.labels and len(self.labels) >= MAX_LABELS
             ):
