@@ -44,7 +44,9 @@ def _bad(message: str, hint: str, provider: str) -> InvalidArgumentError:
     return InvalidArgumentError(message, hint=hint, provider=provider)
 
 
-def check_spec(spec: ValidatedSpec, provider: str) -> None:
+def check_spec(spec: ValidatedSpec, provider: str, context: int | None = None) -> None:
+    """``context``: the model's training context in tokens (``_shapes.lookup``), None where
+    not known (Fireworks then checks ``max_context_length`` itself)."""
     opts = spec.options
     given = [name for name in NOT_OFFERED if name in opts.explicit]
     if given:
@@ -91,13 +93,11 @@ def check_spec(spec: ValidatedSpec, provider: str) -> None:
     decay = opts.get_float("weight_decay")
     if decay is not None and decay < 0:
         raise _bad("option weight_decay must be >= 0", "e.g. -o weight_decay=0.01", provider)
-    info = catalog.lookup(spec.model)
     max_length = opts.get_int("max_length")
-    context = info.max_context if info is not None else None
     if context is not None and max_length and max_length > context:
         raise _bad(
-            f"max_length {max_length} is over {spec.model}'s context of {context} tokens on "
-            f"{provider}",
+            f"max_length {max_length} is over {spec.model}'s training context of {context} "
+            f"tokens on {provider}",
             f"use -o max_length={context} or less",
             provider,
         )

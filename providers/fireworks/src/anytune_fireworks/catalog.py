@@ -14,11 +14,12 @@ Sources, read on ``AS_OF`` (2026-12-01) from stored copies of the published page
   https://docs.fireworks.ai/fine-tuning/supervised-fine-tuning ("Llama 3 models, Qwen 2/2.5
   models, Qwen 3 non-MoE models, DeepSeek V3/R1 models, Gemma 3 models and Phi 3/4 models");
   Mistral 7B is not among them and was dropped.
-- Context lengths: Fireworks' "Max supported context length" per base model is in its managed
-  fine-tuning docs (https://docs.fireworks.ai/fine-tuning/managed-finetuning-intro, a table
-  generated from its training-shape registry), but no stored copy of that table covered the
-  models below, so no per-model context is claimed (``max_context`` is None). Fireworks
-  checks ``max_context_length`` against the model when the job is created.
+- Context lengths: Fireworks publishes the "Max supported context length" per base model at
+  ``CONTEXT_SOURCE``, a table generated from its training-shape registry. The stored copy
+  anytune could read shows its first rows only: gemma-4-26b-a4b-it and gemma-4-31b-it 256K
+  (262,144 tokens), glm-5p1 200K (200,000 tokens); those are in ``MODELS``. For every model,
+  ``validate`` and ``create`` read the same registry live when FIREWORKS_API_KEY is set
+  (``_shapes``); ``max_context`` here is the offline fallback, None where not published.
 
 Unverified (anytune's own bounds, not found in Fireworks' published pages): ``MIN_EXAMPLES``,
 ``BASE_LEARNING_RATE``, ``DEFAULT_EPOCHS``, ``MAX_EPOCHS``, ``MAX_BATCH_SIZE``,
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 AS_OF = "2026-12-01"
 """When the sources were read."""
 SOURCE = "https://fireworks.ai/pricing"
+CONTEXT_SOURCE = "https://docs.fireworks.ai/fine-tuning/managed-finetuning-intro"
 
 BRACKETS = ("up to 16B", "16.1B-80B")
 PRICES: dict[str, tuple[float, float]] = {"supervised": (0.50, 3.00)}
@@ -56,9 +58,11 @@ class ModelInfo:
     name: str
     """The short name, as in accounts/fireworks/models/NAME."""
     bracket: int | None
-    """Index into ``BRACKETS`` from the parameter count; None: above every priced bracket."""
+    """Index into ``BRACKETS`` from the parameter count; None: above every priced bracket, or
+    which bracket applies is not published."""
     max_context: int | None = None
-    """The largest training context Fireworks publishes for the model; None: unverified."""
+    """The largest training context Fireworks publishes for the model (the offline fallback
+    for the live registry, see ``_shapes``); None: not published."""
 
 
 MODELS: tuple[ModelInfo, ...] = (
@@ -74,6 +78,10 @@ MODELS: tuple[ModelInfo, ...] = (
     ModelInfo("qwen2p5-72b-instruct", 1),
     ModelInfo("gemma-3-12b-it", 0),
     ModelInfo("deepseek-v3", None),  # 671B: no published bracket in the source
+    ModelInfo("gemma-4-31b-it", 1, max_context=262_144),
+    # Mixture-of-experts: which bracket (total or active parameters) is not published.
+    ModelInfo("gemma-4-26b-a4b-it", None, max_context=262_144),
+    ModelInfo("glm-5p1", None, max_context=200_000),
 )
 
 

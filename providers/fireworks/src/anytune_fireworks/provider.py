@@ -41,7 +41,7 @@ from anytune.provider import (
 from anytune.retry import DEFAULT_ATTEMPTS, retry_transient
 from anytune.spec import HyperparameterLimits, Limit
 from anytune.types import Checkpoint, Event, FileObject, Job, JobStatus, is_terminal
-from anytune_fireworks import _files, _spec, catalog, rules
+from anytune_fireworks import _files, _shapes, _spec, catalog, rules
 from anytune_fireworks._convert import (
     DPO_PREFIX,
     after_index,
@@ -120,6 +120,7 @@ class FireworksProvider(Provider):
         self.single_request_limit: int = _files.SINGLE_REQUEST_LIMIT if limit is None else limit
         self._sdk: Fireworks | None = None
         self._lock = threading.Lock()
+        self._contexts: dict[str, _shapes.Context] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -193,7 +194,8 @@ class FireworksProvider(Provider):
 
     # -- jobs ----------------------------------------------------------------------------
     def check_spec(self, spec: ValidatedSpec) -> None:
-        _spec.check_spec(spec, self.name)
+        context = self.training_context(spec.model) if spec.options.get_int("max_length") else None
+        _spec.check_spec(spec, self.name, context.tokens if context else None)
 
     def submit_job(self, spec: ValidatedSpec) -> Job:
         """Create the job under an id anytune chooses: sent again after a lost answer, the
@@ -317,7 +319,21 @@ class FireworksProvider(Provider):
         method: str = "supervised",
         options: Mapping[str, Any] | None = None,
     ) -> DatasetRules:
-        return rules.dataset_rules(model, method, options)
+        explicit = (options or {}).get("max_length")
+        context = self.training_context(model) if model and not explicit else None
+        return rules.dataset_rules(model, method, options, context)
+
+    def training_context(self, model: str) -> _shapes.Context:
+        """The model's largest training context: from Fireworks' training-shape registry when
+        a key is set (read once per model and provider), else the published figure."""
+        name = catalog.full_name(model)
+        with self._lock:
+            known = self._contexts.get(name)
+        if known is None:
+            known = _shapes.lookup(self, model, self._api_key)
+            with self._lock:
+                self._contexts[name] = known
+        return known
 
     def close(self) -> None:
         with self._lock:

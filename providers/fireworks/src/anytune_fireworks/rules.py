@@ -1,8 +1,9 @@
 """Fireworks' rules for a training file, as ``anytune validate -p fireworks -m M`` applies
-them offline: at least 3 examples, ``-o max_length`` as the per-example limit (no per-model
-context is verified, see ``catalog``), a labelled token estimate (Fireworks tokenizes with the
-model's own tokenizer), the dated price for the model's size bracket where one is published
-(otherwise the estimate says it is unavailable), and ``n_epochs="auto"`` as 1."""
+them: at least 3 examples; as the per-example limit ``-o max_length``, else the model's training
+context (``_shapes``: Fireworks' training-shape registry when a key is set, else the published
+figure in ``catalog``); a labelled token estimate (Fireworks tokenizes with the model's own
+tokenizer); the dated price for the model's size bracket where one is published (otherwise the
+estimate says it is unavailable); and ``n_epochs="auto"`` as 1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from anytune.provider import DatasetRules, Price
-from anytune_fireworks import catalog
+from anytune_fireworks import _shapes, catalog
 
 METHODS = frozenset({"supervised", "dpo"})
 
@@ -21,8 +22,13 @@ def auto_epochs(examples: int) -> int:
 
 
 def dataset_rules(
-    model: str | None, method: str, options: Mapping[str, Any] | None = None
+    model: str | None,
+    method: str,
+    options: Mapping[str, Any] | None = None,
+    context: _shapes.Context | None = None,
 ) -> DatasetRules:
+    """``context``: the model's training context (``_shapes.lookup``); None: the published
+    figure, if any."""
     info = catalog.lookup(model) if model else None
     notes = [
         "tokens are an estimate (UTF-8 bytes / 4): Fireworks counts them with the model's "
@@ -47,14 +53,14 @@ def dataset_rules(
         else:
             price = Price(usd, as_of=catalog.AS_OF, source=catalog.SOURCE)
             notes.append(f"price bracket {catalog.BRACKETS[info.bracket or 0]}")
-        limit = info.max_context
     if isinstance(max_length, int) and max_length > 0:
-        limit = max_length
-    elif limit is None:
-        notes.append(
-            "no per-example token limit checked: the model's training context is not in "
-            "anytune's verified table (Fireworks checks -o max_length when the job is created)"
-        )
+        limit = max_length  # over the model's context: refused by ``_spec.check_spec``
+    elif model:
+        context = context or _shapes.published(model)
+        limit = context.tokens
+        notes.append(context.source)
+    else:
+        notes.append("no per-example token limit checked: no model named (-m MODEL)")
     return DatasetRules(
         min_examples=catalog.MIN_EXAMPLES,
         max_tokens_per_example=limit,

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from anytune.testing.http import Answer, parse_form
+from anytune_fireworks.testing import _shapes
 
 # gRPC codes Fireworks answers with, by HTTP status.
 GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 500: 13, 503: 14}
@@ -38,6 +39,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", A + "/dpoJobs/{id}:cancel"),
     ("GET", A + "/models/{id}:getDownloadEndpoint"),
     ("GET", "/_signed/models/{id}/{name}"),
+    ("GET", "/v1/accounts/-/trainingShapes/-/versions"),
 )
 _PATTERNS = [
     (m, re.compile("^" + re.sub(r"\\\{[a-z]+\\\}", "([^/:]+)", re.escape(t)) + "$"), t)
@@ -73,6 +75,7 @@ class FakeAPI:
         self.contents: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.fail_with: str | None = None
+        self.training_shapes: list[dict[str, Any]] = [dict(s) for s in _shapes.DEFAULT_SHAPES]
 
     def route_of(self, method: str, path: str) -> str | None:
         for m, pattern, template in _PATTERNS:
@@ -105,6 +108,13 @@ class FakeAPI:
 
     def _name(self, kind: str, object_id: str) -> str:
         return f"accounts/{self.account}/{kind}/{object_id}"
+
+    # -- training shapes -----------------------------------------------------------------
+    def do_get_v_accounts_trainingshapes_versions(self, *, query: Any, **_: Any) -> Answer:
+        found = _shapes.matching(self.training_shapes, _first(query, "filter") or "")
+        if isinstance(found, str):
+            return self.error(400, found)
+        return self._page(found, "trainingShapeVersions", query)
 
     # -- datasets ------------------------------------------------------------------------
     def do_post_datasets(self, *, body: bytes, **_: Any) -> Answer:
