@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from anytune.serve.auth import DEFAULT_PROJECT, bearer_token
+from anytune.serve.auth import DEFAULT_PROJECT, KeyRing, bearer_token
 from anytune.serve.errors import APIError, invalid
 from anytune.serve.service import Service
 
@@ -29,10 +29,13 @@ def _service(request: Request) -> Service:
 
 async def project(request: Request) -> str:
     """The caller's project from ``Authorization: Bearer KEY``; 401 as OpenAI words it."""
-    keys = _service(request).config.keys
+    return caller(_service(request).config.keys, request.headers.get("authorization"))
+
+
+def caller(keys: KeyRing, header: str | None) -> str:
+    """The project of the ``Authorization`` header's key (``APIError`` 401 if none)."""
     if not keys.enabled:
         return DEFAULT_PROJECT
-    header = request.headers.get("authorization")
     token = bearer_token(header)
     if token is None:
         raise APIError(

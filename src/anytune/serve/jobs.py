@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 from anytune.dataset.validate import validate_file
 from anytune.errors import AnytuneError
 from anytune.serve.errors import APIError, from_anytune, invalid
 from anytune.serve.jobrequest import check_create
+from anytune.serve.reads import job_body
 from anytune.serve.service import Service
-from anytune.serve.shapes import checkpoint_json, job_json, page
+from anytune.serve.shapes import checkpoint_json, page
 from anytune.serve.state import FileRow, JobRow
 from anytune.types import Hyperparameters, JobSpec
 
@@ -114,10 +117,7 @@ def create(service: Service, project: str, body: Any) -> dict[str, Any]:
 
 
 def view(service: Service, row: JobRow, job: Any) -> dict[str, Any]:
-    body = job_json(row, job, row.project)
-    if body["error"] is not None:
-        body["error"]["message"] = service.redact(body["error"]["message"])
-    return body
+    return job_body(row, job, service.redact)
 
 
 def recover_pending(service: Service) -> int:
@@ -152,8 +152,9 @@ def recover_pending(service: Service) -> int:
 
 
 def retrieve(service: Service, project: str, job_id: str) -> dict[str, Any]:
-    row = service.job_row(project, job_id)
-    return view(service, row, service.job(row))
+    """The job as ``GET /v1/fine_tuning/jobs/{id}`` answers it (the route sends the bytes)."""
+    parsed: dict[str, Any] = json.loads(service.reads.job_answer(project, job_id, b""))
+    return parsed
 
 
 def _matches(row: JobRow, wanted: Mapping[str, str] | None) -> bool:
@@ -210,10 +211,11 @@ def control(service: Service, project: str, job_id: str, action: str) -> dict[st
 def events(
     service: Service, project: str, job_id: str, *, after: str | None, limit: int
 ) -> dict[str, Any]:
-    row = service.job_row(project, job_id)
-    service.sync_events(row)
-    data, has_more = service.state.events_page(row.id, after=after, limit=limit)
-    return page(data, has_more)
+    """A page of events as ``GET .../{id}/events`` answers it (the route sends the bytes)."""
+    query = urlencode({k: v for k, v in (("after", after), ("limit", limit)) if v is not None})
+    answer = service.reads.events_answer(project, job_id, query.encode(), after=after, limit=limit)
+    parsed: dict[str, Any] = json.loads(answer)
+    return parsed
 
 
 def checkpoints(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from anytune.serve import jobs
 from anytune.serve.deps import Project, Svc, blocking, json_body
@@ -29,9 +29,12 @@ async def list_jobs(request: Request, owner: Project, svc: Svc) -> dict[str, Any
     )
 
 
+# The two polled reads answer with bytes kept for their pollers (serve.reads); most polls
+# are answered before FastAPI by app.FastReads from the same kept bytes.
 @router.get("/jobs/{job_id}")
-async def retrieve_job(job_id: str, owner: Project, svc: Svc) -> dict[str, Any]:
-    return await blocking(jobs.retrieve, svc, owner, job_id)
+async def retrieve_job(job_id: str, request: Request, owner: Project, svc: Svc) -> Response:
+    query: bytes = request.scope["query_string"]
+    return _json(await blocking(svc.reads.job_answer, owner, job_id, query))
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -50,10 +53,18 @@ async def resume_job(job_id: str, owner: Project, svc: Svc) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/events")
-async def list_events(job_id: str, request: Request, owner: Project, svc: Svc) -> dict[str, Any]:
+async def list_events(job_id: str, request: Request, owner: Project, svc: Svc) -> Response:
     query = request.query_params
     limit = positive_limit(query.get("limit"), 20, 1000)
-    return await blocking(jobs.events, svc, owner, job_id, after=query.get("after"), limit=limit)
+    raw: bytes = request.scope["query_string"]
+    answer = await blocking(
+        svc.reads.events_answer, owner, job_id, raw, after=query.get("after"), limit=limit
+    )
+    return _json(answer)
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get("/jobs/{job_id}/checkpoints")

@@ -48,7 +48,7 @@ async def retrieve_model(model: str, owner: Project, svc: Svc) -> dict[str, Any]
 async def delete_model(model: str, owner: Project, svc: Svc) -> dict[str, Any]:
     def delete() -> None:
         svc.resolve_model(owner, model)  # 404 for what the project cannot see
-        if not svc.state.delete_model(owner, model):
+        if not svc.delete_model(owner, model):
             raise APIError(
                 403,
                 f"You have insufficient permissions for this operation: {model} is not a "

@@ -1,9 +1,8 @@
 """What the routes call: the provider through the contract, plus the server's own state.
 
 Everything here blocks (provider calls, SQLite, file copies); the routes run it in the thread
-pool. Reads of a job and its events are coalesced: concurrent pollers of one job share one
-provider call, and a result younger than ``cache_seconds`` is reused, so fifty clients
-polling cost the provider about what one does.
+pool. Reads of a job and its events are shared by its pollers (``serve.reads``), so fifty
+clients polling cost the provider, and nearly the server, about what one does.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,12 +20,10 @@ from anytune.errors import AnytuneError, NotFoundError, UnsupportedOperationErro
 from anytune.provider import Provider
 from anytune.serve.auth import KeyRing
 from anytune.serve.errors import APIError, from_anytune, invalid, not_found
-from anytune.serve.shapes import event_json
+from anytune.serve.reads import JobReads
 from anytune.serve.state import FileRow, JobRow, State
 
 MB = 1024 * 1024
-_FINAL = frozenset({"succeeded", "cancelled"})
-"""Statuses a job never leaves (a failed local job may be resumed), so reads are cached."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +42,6 @@ class ServeConfig:
     cache_seconds: float = 0.5
 
 
-@dataclass
-class _Cached:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    job: Any = None
-    job_at: float = 0.0
-    events_at: float = 0.0
-
-
 def _safe_part(text: str) -> str:
     """A piece of a model name: no colons, slashes or other path characters."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
@@ -65,9 +53,14 @@ class Service:
         self.config = config
         self.provider = provider
         self.state = State(config.data_dir)
-        self._cache: dict[str, _Cached] = {}
-        self._cache_lock = threading.Lock()
         self._paths = _server_paths(config, provider)
+        self.reads = JobReads(
+            provider=provider,
+            state=self.state,
+            call=self.call,
+            redact=self.redact,
+            cache_seconds=config.cache_seconds,
+        )
 
     def redact(self, text: str) -> str:
         """``text`` (a provider's event or error message) without this machine's paths."""
@@ -174,53 +167,26 @@ class Service:
             raise not_found(f"Could not find fine-tuning job: {job_id}", param="fine_tuning_job_id")
         return row
 
-    def _entry(self, job_id: str) -> _Cached:
-        with self._cache_lock:
-            return self._cache.setdefault(job_id, _Cached())
-
+    # The provider's view of a job and its events, shared by its pollers (serve.reads).
     def job(self, row: JobRow, *, fresh: bool = False) -> Any:
-        """The provider's view of the job, shared by concurrent pollers."""
-        entry = self._entry(row.id)
-        with entry.lock:
-            now = time.monotonic()
-            if not fresh and entry.job is not None and str(entry.job.status) in _FINAL:
-                return entry.job
-            if fresh or entry.job is None or now - entry.job_at >= self.config.cache_seconds:
-                entry.job = self.call(self.provider.get_job, row.id)
-                entry.job_at = time.monotonic()
-            return entry.job
-
-    def forget(self, job_id: str) -> None:
-        with self._cache_lock:
-            self._cache.pop(job_id, None)
+        return self.reads.job(row.id, fresh=fresh)
 
     def remember(self, row: JobRow, job: Any) -> None:
-        entry = self._entry(row.id)
-        with entry.lock:
-            entry.job, entry.job_at = job, time.monotonic()
+        self.reads.remember(row.id, job)
+
+    def forget(self, job_id: str) -> None:
+        self.reads.forget(job_id)
 
     def sync_events(self, row: JobRow) -> None:
-        """Copy events the provider has and the server has not yet seen."""
-        entry = self._entry(row.id)
-        with entry.lock:
-            # A client that has seen a status must see the events up to it: read again
-            # whenever the job was read since the last copy, else at most once per period.
-            recent = time.monotonic() - entry.events_at < self.config.cache_seconds
-            if recent and entry.job_at <= entry.events_at:
-                return
-            seq, last = self.state.last_event(row.id)
-            try:
-                events = self.call(self.provider.list_events, row.id, after=last)
-            except APIError:
-                if last is None:
-                    raise
-                events = self.call(self.provider.list_events, row.id)
-            if events:
-                bodies = [(e.id, event_json(e)) for e in events]
-                for _, body in bodies:
-                    body["message"] = self.redact(body["message"])
-                self.state.add_events(row.id, seq, bodies)
-            entry.events_at = time.monotonic()
+        self.reads.sync_events(row.id)
+
+    def delete_model(self, project: str, model_name: str) -> bool:
+        """Mark the project's fine-tuned model deleted; False if it has no such model."""
+        row = self.state.job_by_model(project, model_name)
+        if row is None or not self.state.delete_model(project, model_name):
+            return False
+        self.reads.changed(row.id)  # its job no longer shows the model
+        return True
 
     def resolve_model(self, project: str, name: str) -> tuple[str, int, str]:
         """``(provider model, created, owned_by)`` for a model the project may use."""
