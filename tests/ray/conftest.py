@@ -4,6 +4,7 @@ its own storage and record."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,52 @@ FAST_OPTIONS: dict[str, Any] = {
 
 
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
+def s3_endpoint() -> Iterator[str | None]:
+    """A real S3-compatible server on 127.0.0.1 (moto's, in this process) for the session,
+    or None when moto or s3fs is not installed. Its endpoint and (fake) credentials go into
+    this process's environment before the Ray head starts, so Ray jobs see them as a node
+    sees its own credentials: nothing travels in a job's runtime_env."""
+    try:
+        import s3fs  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    import logging
+    import socket
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    settings = {
+        "AWS_ACCESS_KEY_ID": "anytune-test-key",
+        "AWS_SECRET_ACCESS_KEY": "anytune-test-secret-0123456789",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    import fsspec.config
+
+    fsspec.config.set_conf_env(fsspec.config.conf)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        fsspec.config.conf.pop("s3", None)
+
+
+@pytest.fixture(scope="session")
+def ray_address(s3_endpoint: str | None) -> Iterator[str]:
     """A real Ray head on 127.0.0.1 (2 CPUs, 100 MB object store) for the session."""
     try:
         import ray  # noqa: F401

@@ -45,14 +45,14 @@ def test_settings_mistakes_say_what_to_set(
         RayProvider(address=UNREACHABLE, storage=str(tmp_path), headers="Bearer x")
 
 
-def test_object_storage_holds_files_but_create_is_refused_first(
+def test_process_local_storage_holds_files_but_create_is_refused_first(
     tmp_path: Path, anytune_home: Path
 ) -> None:
     provider = RayProvider(address=UNREACHABLE, storage="memory://anytune-test")
     file = provider.upload_file(write_chat_jsonl(tmp_path / "train.jsonl", 3))
     assert provider.get_file(file.id).bytes == file.bytes
     assert file.id in [f.id for f in provider.list_files()]
-    with pytest.raises(ConfigurationError, match="mounted on every node"):
+    with pytest.raises(ConfigurationError, match="lives in this process only"):
         provider.create_job(JobSpec(model="some/model", training_file=file.id))
     # Nothing was recorded (listing asks the cluster, which is not there).
     assert provider.records.recent(UNREACHABLE, 10) == []

@@ -1,5 +1,6 @@
 """Where a Ray job's files live: a location every node and the client can reach
-(``-P storage=URI``: a shared path, or ``s3://`` / ``gs://`` and the rest of fsspec).
+(``-P storage=URI``: a shared path, or ``s3://`` / ``gs://`` and the rest of fsspec; on object
+storage a job trains from a copy on its node's disk, see ``anytune_ray.staging``).
 
 Layout under the root::
 
@@ -37,9 +38,13 @@ CHUNK = 1 << 20
 class Storage:
     def __init__(self, uri: str) -> None:
         self.uri = uri
+        protocol, _ = fsspec.core.split_protocol(uri)
+        # Listings are read again on every call: checkpoints and runs appear while a client
+        # (one that waits on a job, or a server) keeps the same filesystem object.
+        fresh = {} if protocol in (None, "file", "local") else {"use_listings_cache": False}
         try:
-            fs, root = fsspec.core.url_to_fs(uri)
-        except (ImportError, ValueError) as exc:
+            fs, root = fsspec.core.url_to_fs(uri, **fresh)
+        except (ImportError, ValueError, TypeError) as exc:
             # An unknown protocol, or a known one whose package is missing (s3fs, gcsfs).
             raise ConfigurationError(
                 f"storage {uri!r} cannot be opened: {exc}",
@@ -52,6 +57,8 @@ class Storage:
         self.local = isinstance(fs, LocalFileSystem)
         if self.local:
             self.root = os.path.abspath(self.root)
+        self.process_local = protocol == "memory"
+        """Storage only this process sees (``memory://``): no node can train from it."""
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -59,18 +66,6 @@ class Storage:
     def public(self, path: str) -> str:
         """The URI users see (a plain path for a shared directory)."""
         return path if self.local else self.fs.unstrip_protocol(path)
-
-    def local_path(self, path: str) -> Path:
-        """``path`` as the training process opens it: the recipe reads and writes files, so
-        training needs storage that every node mounts."""
-        if not self.local:
-            raise ConfigurationError(
-                f"training needs storage mounted on every node; {self.uri} is not a path",
-                hint="use -P storage=/shared/path (NFS, a mounted bucket); s3:// and gs:// "
-                "storage holds files and downloads, but training from it is not built yet",
-                provider=NAME,
-            )
-        return Path(path)
 
     # -- files ----------------------------------------------------------------------------
     def upload(
@@ -142,8 +137,7 @@ class Storage:
     # -- small JSON files -----------------------------------------------------------------
     def read_json(self, path: str) -> Any:
         try:
-            with self.fs.open(path, "rb") as handle:
-                return json.loads(handle.read())
+            return json.loads(self.fs.cat_file(path))  # one GET (see ``read_from``)
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -210,24 +204,44 @@ class Storage:
 
     def read_from(self, path: str, offset: int) -> bytes:
         """The bytes of ``path`` from ``offset`` on (b"" when missing)."""
-        try:
-            with self.fs.open(path, "rb") as handle:
-                handle.seek(offset)
-                return bytes(handle.read())
-        except FileNotFoundError:
-            return b""
+        if self.local:
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    return handle.read()
+            except FileNotFoundError:
+                return b""
+        # One ranged GET: an object rewritten between a HEAD and the read (the job uploads
+        # its events while clients read them) is read as it is now, not refused as expired.
+        for attempt in range(3):
+            try:
+                return bytes(self.fs.cat_file(path, start=offset or None))
+            except FileNotFoundError:
+                return b""
+            except OSError:
+                try:
+                    if offset >= int(self.fs.info(path).get("size") or 0):
+                        return b""  # nothing past the end (S3 answers 416)
+                except FileNotFoundError:
+                    return b""
+                if attempt == 2:
+                    raise
+        return b""
 
     def byte_before(self, path: str, offset: int) -> bytes:
         if offset == 0:
             return b"\n"
-        data = b""
+        if self.local:
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset - 1)
+                    return handle.read(1)
+            except FileNotFoundError:
+                return b""
         try:
-            with self.fs.open(path, "rb") as handle:
-                handle.seek(offset - 1)
-                data = bytes(handle.read(1))
-        except FileNotFoundError:
-            pass
-        return data
+            return bytes(self.fs.cat_file(path, start=offset - 1, end=offset))
+        except (FileNotFoundError, OSError):
+            return b""
 
     # -- directories ----------------------------------------------------------------------
     def run_count(self, job_id: str) -> int:
