@@ -216,3 +216,24 @@ def test_dpo_with_validation_and_merge_as_on_the_local_provider(
     assert any(e.metrics and e.metrics.valid_loss is not None for e in events)
     job_dir = Path(final.fine_tuned_model).parent
     assert any(p.name == "config.json" and "merged" in str(p) for p in job_dir.rglob("config.json"))
+
+
+def test_qlora_4bit_as_on_the_local_provider(
+    ray_provider: Any, tiny_model: Path, train_file: Path
+) -> None:
+    """``quantize=4bit`` reaches the shared recipe unchanged and trains there (bitsandbytes
+    on the CPU, as the local provider's QLoRA test does)."""
+    file_id = ray_provider.upload_file(train_file).id
+    spec = JobSpec(
+        model=str(tiny_model),
+        training_file=file_id,
+        options={**FAST_OPTIONS, "quantize": "4bit", "save_steps": 0},
+    )
+    final = wait(ray_provider, ray_provider.create_job(spec).id, interval=0.3, timeout=300)
+    if final.error is not None and final.error.code == "quantization_unavailable":
+        pytest.skip(f"bitsandbytes cannot run here: {final.error.message}")
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    messages = [e.message for e in ray_provider.list_events(final.id)]
+    started = next(m for m in messages if m.startswith("Training started"))
+    assert "layers quantized to 4bit with bitsandbytes" in started
+    assert _steps(ray_provider.list_events(final.id)) == [1, 2, 3, 4]
