@@ -77,7 +77,9 @@ async def _job(http: httpx2.AsyncClient, tmp_path: Path) -> str:
         file = await http.post(
             "/files", files={"file": ("t.jsonl", handle)}, data={"purpose": "fine-tune"}
         )
-    job = await http.post("/fine_tuning/jobs", json={"model": "m", "training_file": file.json()["id"]})
+    job = await http.post(
+        "/fine_tuning/jobs", json={"model": "m", "training_file": file.json()["id"]}
+    )
     assert job.status_code == 200, job.text
     job_id: str = job.json()["id"]
     return job_id
