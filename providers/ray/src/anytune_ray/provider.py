@@ -110,13 +110,21 @@ class RayProvider(Provider):
     def check_spec(self, spec: ValidatedSpec) -> None:
         check_options(spec.options)
         self.storage.local_path(self.storage.root)  # training needs mounted storage
-        workers = int(spec.options.get("num_workers") or 1)
+        nodes = int(spec.options.get("num_nodes") or 1)
+        if nodes > 1 and not self.storage.local:
+            raise ConfigurationError(
+                f"num_nodes={nodes} needs storage every node mounts ({self.storage.uri} is "
+                "staged to one node's disk)",
+                hint="use -P storage=/shared/path mounted on every node, or num_nodes=1",
+                provider=self.name,
+            )
+        workers = int(spec.options.get("num_workers") or 1) * nodes
         accumulation = int(spec.options.get("gradient_accumulation_steps") or 1)
         batch = spec.hyperparameters.batch_size
         if isinstance(batch, int) and batch % (workers * accumulation):
             raise InvalidArgumentError(
-                f"batch_size={batch} does not split evenly over num_workers={workers} x "
-                f"gradient_accumulation_steps={accumulation}",
+                f"batch_size={batch} does not split evenly over num_workers x num_nodes="
+                f"{workers} x gradient_accumulation_steps={accumulation}",
                 hint=f"use a multiple of {workers * accumulation}, or batch_size=auto",
                 provider=self.name,
             )

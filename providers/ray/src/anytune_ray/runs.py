@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
@@ -20,6 +21,7 @@ from anytune_local import checkpoints as local_checkpoints
 from anytune.errors import ConflictError, NotFoundError
 from anytune.spec import ValidatedSpec
 from anytune.types import Checkpoint, Hyperparameters, Job, JobError
+from anytune_ray import multinode
 from anytune_ray.events import events_path, latest_metrics
 from anytune_ray.options import recipe_options
 from anytune_ray.records import JobRow, submission_id
@@ -89,7 +91,10 @@ def start(
     worker += ["--result", f"{folder}/result.json", "--events", events]
     worker += ["--control", f"{folder}/control"]
     python = str(options.get("python") or "python")
-    if workers > 1:
+    nodes = int(options.get("num_nodes") or 1)
+    if nodes > 1:  # one torchrun per node, placed by the job's driver
+        argv = multinode.command(python, worker, options)
+    elif workers > 1:
         # torchrun inside the job: the local provider's tested DDP path, one node.
         argv = [python, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1"]
         argv += ["--nproc_per_node", str(workers), *worker]
@@ -99,11 +104,15 @@ def start(
     runtime_env: dict[str, Any] = {"env_vars": env}
     if options.get("install"):
         runtime_env["pip"] = [f"anytune-local=={version('anytune-local')}"]
+        if nodes > 1:  # the entrypoint is anytune_ray's own module
+            runtime_env["pip"].append(f"anytune-ray=={version('anytune-ray')}")
+    # A multi-node job's driver holds nothing: its placement group holds each node's share.
+    own: Mapping[str, Any] = {} if nodes > 1 else options
     body: dict[str, Any] = {
         "submission_id": submission_id(row.id, run),
         "entrypoint": provider.entrypoint(argv),
-        "entrypoint_num_cpus": float(options.get("num_cpus") or 0),
-        "entrypoint_num_gpus": float(options.get("num_gpus") or 0),
+        "entrypoint_num_cpus": float(own.get("num_cpus") or 0),
+        "entrypoint_num_gpus": float(own.get("num_gpus") or 0),
         "runtime_env": runtime_env,
         # How a machine listing the cluster finds anytune's jobs; the record itself is in
         # storage (never a secret: the auth headers are the connection's, not the job's).
@@ -113,8 +122,8 @@ def start(
             "anytune_storage": storage.uri,
         },
     }
-    if int(options.get("memory") or 0) > 0:
-        body["entrypoint_memory"] = int(options["memory"])
+    if int(own.get("memory") or 0) > 0:
+        body["entrypoint_memory"] = int(own["memory"])
     provider.rest.ensure_submitted(body)
 
 
