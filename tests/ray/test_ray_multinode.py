@@ -154,12 +154,12 @@ def test_two_nodes_train_as_one_process_does(
 
     one = _job(provider, tiny_model, file_id, num_cpus=1)
     one_loss, one_tokens = _final(provider, one.id)
-    # Each step's batch of 2 is split 1 + 1 over the nodes and DDP averages the gradients,
-    # so the updates are the one process's up to gloo's float reduction order; the logged
-    # loss is the mean of the two ranks' per-row means, which equals the one process's
-    # token-weighted mean only when both rows have the same number of tokens: 2 % covers
-    # that (the same bound as two processes on one node in test_ray_jobs.py).
-    assert two_loss == pytest.approx(one_loss, rel=0.02), (one_loss, two_loss)
+    # Each step's batch of 2 is split 1 + 1 over the nodes; the recipe divides each rank's
+    # summed token loss by the token count gathered from all ranks, and DDP averages the
+    # gradients, so loss and updates are the one process's up to float32 summation order
+    # (measured: 8e-8 relative at step 4). 1e-4 leaves room for other reduction orders and
+    # is still far below what one step changes the loss by (~5e-3 relative here).
+    assert two_loss == pytest.approx(one_loss, rel=1e-4), (one_loss, two_loss)
     assert two_tokens == one_tokens
 
 

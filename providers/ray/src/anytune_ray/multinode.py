@@ -151,7 +151,7 @@ def cause(status: int, tail: Sequence[str]) -> str:
         if colon and name.strip() in ("rank", "exitcode", "traceback") and name not in report:
             report[name.strip()] = value.strip()
     if "exitcode" in report:
-        detail = ", ".join(f"{k} {v}" for k, v in report.items())
+        detail = " ".join(", ".join(f"{k} {v}" for k, v in report.items()).split())
     else:
         errors = [line.strip() for line in tail if "Error" in line or "error" in line]
         detail = errors[-1] if errors else ""
