@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anytune.serve.app import FastReads, create_app
 from anytune.serve.auth import KeyRing
-from anytune.serve.reads import Answers
+from anytune.serve.reads import _ENTRY_BYTES, Answers
 from anytune.serve.service import ServeConfig, Service
 from anytune.testing.data import write_chat_jsonl
 from anytune.testing.memory import InMemoryProvider, MemoryStore
@@ -86,7 +86,7 @@ async def _job(http: httpx2.AsyncClient, tmp_path: Path) -> str:
 
 
 def test_a_repeated_poll_gets_the_same_bytes_without_reaching_fastapi(tmp_path: Path) -> None:
-    async def scenario(http: httpx2.AsyncClient, counted: Counting, _: Service) -> None:
+    async def scenario(http: httpx2.AsyncClient, counted: Counting, service: Service) -> None:
         job_id = await _job(http, tmp_path)
         for path in (f"/fine_tuning/jobs/{job_id}", f"/fine_tuning/jobs/{job_id}/events"):
             first = await http.get(path)
@@ -116,7 +116,7 @@ def test_a_repeated_poll_gets_the_same_bytes_without_reaching_fastapi(tmp_path: 
 
 
 def test_a_status_change_shows_on_the_next_poll(tmp_path: Path) -> None:
-    async def scenario(http: httpx2.AsyncClient, counted: Counting, _: Service) -> None:
+    async def scenario(http: httpx2.AsyncClient, counted: Counting, service: Service) -> None:
         job_id = await _job(http, tmp_path)
         first = (await http.get(f"/fine_tuning/jobs/{job_id}")).json()["status"]
         await asyncio.sleep(0.25)  # older than cache_seconds: the provider is read again
@@ -135,7 +135,7 @@ def test_a_status_change_shows_on_the_next_poll(tmp_path: Path) -> None:
 
 
 def test_another_projects_job_stays_404_and_a_bad_key_401(tmp_path: Path) -> None:
-    async def scenario(http: httpx2.AsyncClient, counted: Counting, _: Service) -> None:
+    async def scenario(http: httpx2.AsyncClient, counted: Counting, service: Service) -> None:
         job_id = await _job(http, tmp_path)
         paths = (f"/fine_tuning/jobs/{job_id}", f"/fine_tuning/jobs/{job_id}/events")
         for path in paths:
@@ -181,15 +181,19 @@ def test_a_deleted_model_shows_at_once_on_a_finished_job(tmp_path: Path) -> None
 
 
 def test_kept_answers_are_bounded_and_versioned() -> None:
-    answers = Answers(max_bytes=1000)
+    answers = Answers(max_bytes=10 * (100 + _ENTRY_BYTES))
     for number in range(100):
         answers.put(("p", f"job-{number}", "job", b""), 1, b"x" * 100)
     assert answers.get(("p", "job-99", "job", b""), 1) == b"x" * 100
     assert answers.get(("p", "job-0", "job", b""), 1) is None, "least recently used go first"
     assert sum(answers.get(("p", f"job-{n}", "job", b""), 1) is not None for n in range(100)) == 10
     assert answers.get(("p", "job-99", "job", b""), 2) is None, "another version is not it"
-    answers.put(("p", "big", "events", b""), 1, b"x" * 200)
+    answers.put(("p", "big", "events", b""), 1, b"x" * 500)
     assert answers.get(("p", "big", "events", b""), 1) is None, "one page never fills it"
+    # Small answers under ever new query strings count their keeping too, not only bytes.
+    for number in range(1000):
+        answers.put(("p", "job-1", "events", f"after=ftevent-{number}".encode()), 1, b"{}")
+    assert len(answers._items) <= answers.max_bytes // _ENTRY_BYTES
 
 
 def test_a_real_server_keeps_answers_per_project(memory_server: Server, tmp_path: Path) -> None:

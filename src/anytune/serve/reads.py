@@ -39,6 +39,10 @@ ANSWER_BYTES = 32 * 1024 * 1024
 """Most bytes of kept answers in all (least recently used go first)."""
 JOB, EVENTS = "job", "events"
 
+_ENTRY_BYTES = 256
+"""What one kept answer costs beyond its body (key, tuple, dictionary slot), counted too:
+a client that varies its query string at every poll fills the cache with small answers."""
+
 _versions = itertools.count(1)  # next() is atomic under the GIL
 # What FastAPI itself uses for a ``dict[str, Any]`` route: the same bytes (NaN as null).
 _DUMP = TypeAdapter(dict[str, Any]).dump_json
@@ -79,17 +83,21 @@ class Answers:
             return item[1]
 
     def put(self, key: Key, version: int, body: bytes) -> None:
-        if len(body) > self.max_bytes // 8:
+        if _cost(key, body) > self.max_bytes // 8:
             return  # a huge page would push out everything else for one client
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= len(old[1])
+                self._bytes -= _cost(key, old[1])
             self._items[key] = (version, body)
-            self._bytes += len(body)
+            self._bytes += _cost(key, body)
             while self._bytes > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
+                dropped_key, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= _cost(dropped_key, dropped)
+
+
+def _cost(key: Key, body: bytes) -> int:
+    return len(body) + len(key[3]) + _ENTRY_BYTES
 
 
 def job_body(row: JobRow, job: Any, redact: Callable[[str], str]) -> dict[str, Any]:
