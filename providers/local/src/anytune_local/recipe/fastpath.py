@@ -47,16 +47,23 @@ class FastDropout(nn.Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+    def draw(self, x: torch.Tensor) -> tuple[torch.Tensor | None, float]:
+        """The CPU mask for ``x`` (True: dropped) and the scale of what is kept; ``(None,
+        1.0)`` when nothing is dropped (eval mode, ``p`` = 0)."""
+        if not self.training or self.threshold == 0:
+            return None, 1.0
+        count = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64)
+        bits = words.view(torch.int16)[:count].view(x.shape)  # uniform over [-32768, 32767]
+        return bits < self.threshold - _LEVELS // 2, self.scale
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.threshold == 0:
             return x
         if x.device.type != "cpu":
             return nn.functional.dropout(x, self.p, training=True)
-        count = x.numel()
-        words = torch.randint(-(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64)
-        bits = words.view(torch.int16)[:count].view(x.shape)  # uniform over [-32768, 32767]
-        dropped = bits < self.threshold - _LEVELS // 2
-        out: torch.Tensor = _MaskedScale.apply(x, dropped, self.scale)  # type: ignore[no-untyped-call]
+        dropped, scale = self.draw(x)
+        out: torch.Tensor = _MaskedScale.apply(x, dropped, scale)  # type: ignore[no-untyped-call]
         return out
 
 
