@@ -109,7 +109,13 @@ class RayProvider(Provider):
     # -- jobs -----------------------------------------------------------------------------
     def check_spec(self, spec: ValidatedSpec) -> None:
         check_options(spec.options)
-        self.storage.local_path(self.storage.root)  # training needs mounted storage
+        if self.storage.process_local:
+            raise ConfigurationError(
+                f"storage {self.storage.uri} lives in this process only: no Ray node can read it",
+                hint="use -P storage=/shared/path (mounted on every node), s3://BUCKET/PREFIX "
+                "or gs://BUCKET/PREFIX",
+                provider=self.name,
+            )
         nodes = int(spec.options.get("num_nodes") or 1)
         if nodes > 1 and not self.storage.local:
             raise ConfigurationError(

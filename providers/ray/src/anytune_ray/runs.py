@@ -64,19 +64,29 @@ def start(
     spec = spec_of(provider, row)
     folder = run_dir(provider, row.id, run)
     job_dir = storage.path("jobs", row.id)
-    local = storage.local_path
+    # A shared path names files as every node opens them; on object storage the request
+    # names storage paths, which the job's staging entrypoint maps to the node's disk
+    # (``anytune_ray.staging``).
+    local = Path
+    train_data = storage.file_data(spec.training_file)
+    names = {str(local(train_data)): storage.get_file(spec.training_file).filename}
+    valid_data = ""
+    if spec.validation_file:
+        valid_data = storage.file_data(spec.validation_file)
+        names[str(local(valid_data))] = storage.get_file(spec.validation_file).filename
     request = TrainRequest(
         job_id=row.id,
         base_model=str(data.get("base_model") or spec.model),
         method=spec.method,
-        train_path=local(storage.file_data(spec.training_file)),
-        valid_path=local(storage.file_data(spec.validation_file)) if spec.validation_file else None,
+        train_path=local(train_data),
+        valid_path=local(valid_data) if spec.validation_file else None,
         output_dir=local(f"{job_dir}/adapter"),
         checkpoint_dir=local(f"{job_dir}/checkpoints"),
         hyperparameters=spec.hyperparameters,
         options=recipe_options(spec.options),
         seed=spec.seed,
         resume_from_checkpoint=local(resume_from) if resume_from else None,
+        file_names=names,
     )
     events = events_path(storage, row.id, run)
     if not storage.fs.exists(f"{folder}/request.json"):  # a retried create writes nothing twice
@@ -100,11 +110,14 @@ def start(
         argv += ["--nproc_per_node", str(workers), *worker]
     else:
         argv = [python, *worker]
+    if not storage.local:
+        stage = [python, "-m", "anytune_ray.staging", "--storage", storage.uri, "--run", folder]
+        argv = [*stage, "--", *argv]
     env = {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     runtime_env: dict[str, Any] = {"env_vars": env}
     if options.get("install"):
         runtime_env["pip"] = [f"anytune-local=={version('anytune-local')}"]
-        if nodes > 1:  # the entrypoint is anytune_ray's own module
+        if nodes > 1 or not storage.local:  # the entrypoint is anytune_ray's own module
             runtime_env["pip"].append(f"anytune-ray=={version('anytune-ray')}")
     # A multi-node job's driver holds nothing: its placement group holds each node's share.
     own: Mapping[str, Any] = {} if nodes > 1 else options
