@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from anytune.testing.data import write_chat_jsonl
+from anytune.types import Event, Job
 
 FAST_OPTIONS: dict[str, Any] = {
     "max_steps": 4,
@@ -22,6 +24,37 @@ FAST_OPTIONS: dict[str, Any] = {
     "lora_alpha": 8,
 }
 """A job that trains a few steps and saves two checkpoints (as the local tests' jobs)."""
+
+
+def until(provider: Any, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
+    """Poll the job until ``done(job)``; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job: Job = provider.get_job(job_id)
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
+        time.sleep(0.3)
+
+
+def step_numbers(events: list[Event]) -> list[int]:
+    """The steps the job reported, in order (its "Step N" events)."""
+    return [
+        e.metrics.step
+        for e in events
+        if e.metrics is not None and e.metrics.step is not None and e.message.startswith("Step")
+    ]
+
+
+def stop_live_jobs(provider: Any) -> None:
+    """Cancel what a test left running (paused jobs hold nothing), then close the provider."""
+    for job in provider.list_jobs(limit=100):
+        if not job.is_terminal and str(job.status) != "paused":
+            try:
+                provider.cancel_job(job.id)
+            except Exception as exc:  # pragma: no cover - diagnostics only
+                print(f"cleanup: could not cancel {job.id}: {exc}", file=sys.stderr)
+    provider.close()
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +128,7 @@ def ray_provider(ray_address: str, tmp_path: Path, anytune_home: Path) -> Iterat
 
     provider = RayProvider(address=ray_address, storage=str(tmp_path / "storage"))
     yield provider
-    for job in provider.list_jobs(limit=100):
-        if not job.is_terminal and str(job.status) != "paused":
-            try:
-                provider.cancel_job(job.id)
-            except Exception as exc:  # pragma: no cover - diagnostics only
-                print(f"cleanup: could not cancel {job.id}: {exc}", file=sys.stderr)
-    provider.close()
+    stop_live_jobs(provider)
 
 
 @pytest.fixture

@@ -7,36 +7,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_OPTIONS
+from conftest import FAST_OPTIONS, step_numbers, until
 
 from anytune.polling import wait
-from anytune.types import Event, Hyperparameters, Job, JobSpec, JobStatus
+from anytune.types import Event, Hyperparameters, JobSpec, JobStatus
 
 pytestmark = pytest.mark.slow
-
-
-def _until(provider: Any, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: Job = provider.get_job(job_id)
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
-        time.sleep(0.3)
-
-
-def _steps(events: list[Event]) -> list[int]:
-    return [
-        e.metrics.step
-        for e in events
-        if e.metrics is not None and e.metrics.step is not None and e.message.startswith("Step")
-    ]
 
 
 def _ray_jobs_of(provider: Any, job_id: str) -> list[dict[str, Any]]:
@@ -57,7 +37,7 @@ def test_job_trains_reports_checkpoints_and_downloads(
     final = wait(ray_provider, job.id, interval=0.3, timeout=300, on_event=seen.append)
     assert final.status == JobStatus.SUCCEEDED and final.trained_tokens
     assert [e.id for e in seen] == [e.id for e in ray_provider.list_events(job.id)]
-    assert _steps(seen) == [1, 2, 3, 4]
+    assert step_numbers(seen) == [1, 2, 3, 4]
     assert all(e.metrics and e.metrics.train_loss for e in seen if e.message.startswith("Step"))
     assert seen[-1].message.startswith("Job succeeded")
     # One Ray submission, with the job's resources, ran the shared recipe entry point.
@@ -99,9 +79,9 @@ def test_cancel_stops_the_ray_job(ray_provider: Any, tiny_model: Path, train_fil
     job = ray_provider.create_job(
         JobSpec(model=str(tiny_model), training_file=file.id, options=options)
     )
-    _until(ray_provider, job.id, lambda j: bool(_steps(ray_provider.list_events(j.id))))
+    until(ray_provider, job.id, lambda j: bool(step_numbers(ray_provider.list_events(j.id))))
     ray_provider.cancel_job(job.id)
-    final = _until(ray_provider, job.id, lambda j: j.is_terminal, timeout=60)
+    final = until(ray_provider, job.id, lambda j: j.is_terminal, timeout=60)
     assert final.status == JobStatus.CANCELLED
     assert _ray_jobs_of(ray_provider, job.id)[0]["status"] == "STOPPED"
     assert ray_provider.list_events(job.id)[-1].message == "Job cancelled."
@@ -115,13 +95,13 @@ def test_killed_worker_fails_and_resume_continues_from_the_checkpoint(
     job = ray_provider.create_job(
         JobSpec(model=str(tiny_model), training_file=file.id, options=options)
     )
-    _until(ray_provider, job.id, lambda j: len(ray_provider.list_checkpoints(j.id)) >= 1)
+    until(ray_provider, job.id, lambda j: len(ray_provider.list_checkpoints(j.id)) >= 1)
     started = next(
         e for e in ray_provider.list_events(job.id) if "Training process started" in e.message
     )
     pid = int(started.message.split("pid ")[1].rstrip(")."))
     os.kill(pid, signal.SIGKILL)
-    failed = _until(ray_provider, job.id, lambda j: j.is_terminal, timeout=60)
+    failed = until(ray_provider, job.id, lambda j: j.is_terminal, timeout=60)
     assert failed.status == JobStatus.FAILED and failed.error is not None
     assert failed.error.code == "worker_died"
     assert "anytune resume" in failed.error.message
@@ -129,12 +109,12 @@ def test_killed_worker_fails_and_resume_continues_from_the_checkpoint(
 
     resumed = ray_provider.resume_job(job.id)
     assert resumed.id == job.id and resumed.status in (JobStatus.QUEUED, JobStatus.RUNNING)
-    final = _until(ray_provider, job.id, lambda j: j.is_terminal)
+    final = until(ray_provider, job.id, lambda j: j.is_terminal)
     assert final.status == JobStatus.SUCCEEDED, final.error
     events = ray_provider.list_events(job.id)
     note = next(e.message for e in events if e.message.startswith("Job resumed"))
     assert f"step {saved}" in note
-    after = _steps(events[[e.message for e in events].index(note) :])
+    after = step_numbers(events[[e.message for e in events].index(note) :])
     assert saved < 40 and after[0] == saved + 1 and after[-1] == 40, [e.message for e in events]
     # Two Ray submissions under one anytune job id.
     runs = sorted(j["submission_id"] for j in _ray_jobs_of(ray_provider, job.id))
@@ -236,4 +216,4 @@ def test_qlora_4bit_as_on_the_local_provider(
     messages = [e.message for e in ray_provider.list_events(final.id)]
     started = next(m for m in messages if m.startswith("Training started"))
     assert "layers quantized to 4bit with bitsandbytes" in started
-    assert _steps(ray_provider.list_events(final.id)) == [1, 2, 3, 4]
+    assert step_numbers(ray_provider.list_events(final.id)) == [1, 2, 3, 4]

@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_OPTIONS
+from conftest import FAST_OPTIONS, stop_live_jobs, until
 
 from anytune.errors import InvalidArgumentError
 from anytune.polling import wait
@@ -49,20 +49,7 @@ def provider(cluster: Any, tmp_path: Path, anytune_home: Path) -> Iterator[Any]:
 
     provider = RayProvider(address=cluster.address, storage=str(tmp_path / "storage"))
     yield provider
-    for job in provider.list_jobs(limit=100):
-        if not job.is_terminal:
-            provider.cancel_job(job.id)
-    provider.close()
-
-
-def _until(provider: Any, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: Job = provider.get_job(job_id)
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
-        time.sleep(0.3)
+    stop_live_jobs(provider)
 
 
 def _processes(marker: str) -> dict[int, str]:
@@ -168,14 +155,14 @@ def test_cancel_leaves_no_training_process_on_any_node(
 ) -> None:
     file_id = provider.upload_file(train_file).id
     job = _job(provider, tiny_model, file_id, **TWO_NODES, max_steps=100_000)
-    _until(provider, job.id, lambda j: _started(provider, j.id))
+    until(provider, job.id, lambda j: _started(provider, j.id))
     assert sorted(_training(job.id).values()) == [0, 1]  # a rank on each node
     lines = _processes(job.id).values()
     assert any("--node_rank 0" in line for line in lines)
     assert any("--node_rank 1" in line for line in lines)
 
     provider.cancel_job(job.id)
-    final = _until(provider, job.id, lambda j: j.is_terminal, timeout=60)
+    final = until(provider, job.id, lambda j: j.is_terminal, timeout=60)
     assert final.status == JobStatus.CANCELLED
     assert _none_left(job.id) == {}
     # The stop reached the recipe (the driver's SIGTERM, passed to each node's group): rank 0
@@ -189,10 +176,10 @@ def test_a_failed_node_stops_the_other_and_fails_the_job(
 ) -> None:
     file_id = provider.upload_file(train_file).id
     job = _job(provider, tiny_model, file_id, **TWO_NODES, max_steps=100_000)
-    _until(provider, job.id, lambda j: _started(provider, j.id))
+    until(provider, job.id, lambda j: _started(provider, j.id))
     (rank1,) = [pid for pid, rank in _training(job.id).items() if rank == 1]
     os.kill(rank1, signal.SIGKILL)  # node 1's training process dies
-    final = _until(provider, job.id, lambda j: j.is_terminal, timeout=90)
+    final = until(provider, job.id, lambda j: j.is_terminal, timeout=90)
     assert final.status == JobStatus.FAILED and final.error is not None
     assert final.error.code == "worker_died"
     assert "node 1 of 2" in final.error.message and "torchrun exited" in final.error.message
@@ -207,7 +194,7 @@ def test_more_nodes_than_the_cluster_has_fail_clearly(
     file_id = provider.upload_file(train_file).id
     options = {**TWO_NODES, "num_nodes": 3, "placement_timeout": 3}
     job = _job(provider, tiny_model, file_id, batch=3, **options)
-    final = _until(provider, job.id, lambda j: j.is_terminal, timeout=90)
+    final = until(provider, job.id, lambda j: j.is_terminal, timeout=90)
     assert final.status == JobStatus.FAILED and final.error is not None
     assert final.error.code == "insufficient_resources"
     message = final.error.message

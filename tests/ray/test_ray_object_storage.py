@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_OPTIONS
+from conftest import FAST_OPTIONS, step_numbers, stop_live_jobs, until
 
 from anytune.polling import wait
-from anytune.types import Event, Job, JobSpec, JobStatus
+from anytune.types import Event, JobSpec, JobStatus
 
 pytestmark = pytest.mark.slow
 
@@ -33,28 +33,7 @@ def s3_provider(ray_address: str, s3_endpoint: str | None, anytune_home: Path) -
     s3fs.S3FileSystem(endpoint_url=s3_endpoint).mkdir(bucket)
     provider = RayProvider(address=ray_address, storage=f"s3://{bucket}/team")
     yield provider
-    for job in provider.list_jobs(limit=100):
-        if not job.is_terminal and str(job.status) != "paused":
-            provider.cancel_job(job.id)
-    provider.close()
-
-
-def _until(provider: Any, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: Job = provider.get_job(job_id)
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
-        time.sleep(0.5)
-
-
-def _steps(events: list[Event]) -> list[int]:
-    return [
-        e.metrics.step
-        for e in events
-        if e.metrics is not None and e.metrics.step is not None and e.message.startswith("Step")
-    ]
+    stop_live_jobs(provider)
 
 
 def test_a_job_trains_from_s3_and_its_results_land_there(
@@ -68,7 +47,7 @@ def test_a_job_trains_from_s3_and_its_results_land_there(
     seen: list[Event] = []
     final = wait(s3_provider, job.id, interval=0.5, timeout=300, on_event=seen.append)
     assert final.status == JobStatus.SUCCEEDED, final.error
-    assert _steps(seen) == [1, 2, 3, 4]
+    assert step_numbers(seen) == [1, 2, 3, 4]
     assert [e.id for e in seen] == [e.id for e in s3_provider.list_events(job.id)]
     # The client's own lines (written before the job started) are kept, in order.
     assert seen[0].message.startswith("Submitted to Ray")
@@ -114,24 +93,24 @@ def test_pause_reaches_the_job_and_resume_reads_the_checkpoint_back(
         assert time.monotonic() < deadline, "no checkpoint reached the bucket"
         time.sleep(0.5)
     s3_provider.pause_job(job.id)
-    paused = _until(s3_provider, job.id, lambda j: j.is_terminal or str(j.status) == "paused")
+    paused = until(s3_provider, job.id, lambda j: j.is_terminal or str(j.status) == "paused")
     assert str(paused.status) == "paused", [e.message for e in s3_provider.list_events(job.id)]
     events = s3_provider.list_events(job.id)
     messages = [e.message for e in events]
     assert any(m.startswith("Pause requested") for m in messages), messages
     assert messages[-1].startswith("Job paused")
-    stopped_at = max(_steps(events))
+    stopped_at = max(step_numbers(events))
     assert stopped_at < 120
     resumed = s3_provider.resume_job(paused.id)
     assert resumed.status in (JobStatus.QUEUED, JobStatus.RUNNING)
-    final = _until(s3_provider, job.id, lambda j: j.is_terminal, timeout=300)
+    final = until(s3_provider, job.id, lambda j: j.is_terminal, timeout=300)
     assert final.status == JobStatus.SUCCEEDED, final.error
     later = s3_provider.list_events(job.id)
     note = next(e.message for e in later if e.message.startswith("Job resumed"))
     assert "s3://" in note
     # The second run continued after the checkpoint it read back from the bucket.
-    steps = _steps(later)
-    assert steps[-1] == 120 and min(steps[len(_steps(events)) :]) > 1
+    steps = step_numbers(later)
+    assert steps[-1] == 120 and min(steps[len(step_numbers(events)) :]) > 1
 
 
 def test_cancel_stops_the_staged_training(
@@ -154,12 +133,12 @@ def test_cancel_stops_the_staged_training(
         return found
 
     deadline = time.monotonic() + 240
-    while not _steps(s3_provider.list_events(job.id)):
+    while not step_numbers(s3_provider.list_events(job.id)):
         assert time.monotonic() < deadline, "the job never reported a step"
         time.sleep(0.5)
     assert training(job.id), "the training process runs on this machine's node"
     cancelled = s3_provider.cancel_job(job.id)
-    final = _until(s3_provider, cancelled.id, lambda j: j.is_terminal)
+    final = until(s3_provider, cancelled.id, lambda j: j.is_terminal)
     assert final.status == JobStatus.CANCELLED
     deadline = time.monotonic() + 30
     while training(job.id):

@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_OPTIONS
+from conftest import FAST_OPTIONS, stop_live_jobs, until
 
 from anytune.errors import NotFoundError
 from anytune.polling import wait
-from anytune.types import Job, JobSpec, JobStatus
+from anytune.types import JobSpec, JobStatus
 
 pytestmark = pytest.mark.slow
 
@@ -37,21 +37,8 @@ def machines(ray_address: str, tmp_path: Path, anytune_home: Path) -> Iterator[t
     )
     second = RayProvider(address=ray_address, storage=storage, home=tmp_path / "home-b")
     yield first, second
-    for job in first.list_jobs(limit=100):
-        if not job.is_terminal and str(job.status) != "paused":
-            first.cancel_job(job.id)
-    first.close()
+    stop_live_jobs(first)
     second.close()
-
-
-def _until(provider: Any, job_id: str, done: Callable[[Job], bool], timeout: float = 240) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: Job = provider.get_job(job_id)
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"{job_id} stuck in {job.status}"
-        time.sleep(0.3)
 
 
 def _events(provider: Any, job_id: str) -> list[tuple[str, str]]:
@@ -135,9 +122,9 @@ def test_another_machine_cancels_and_resumes(
     file = first.upload_file(train_file)
     long = {**FAST_OPTIONS, "max_steps": 100_000}
     job = first.create_job(JobSpec(model=str(tiny_model), training_file=file.id, options=long))
-    _until(second, job.id, lambda j: any("Step" in m for _, m in _events(second, j.id)))
+    until(second, job.id, lambda j: any("Step" in m for _, m in _events(second, j.id)))
     assert second.cancel_job(job.id).status in (JobStatus.RUNNING, JobStatus.CANCELLED)
-    assert _until(first, job.id, lambda j: j.is_terminal).status == JobStatus.CANCELLED
+    assert until(first, job.id, lambda j: j.is_terminal).status == JobStatus.CANCELLED
     assert second.get_job(job.id).status == JobStatus.CANCELLED
     assert [m for _, m in _events(first, job.id)].count("Job cancelled.") == 1
 
@@ -145,11 +132,11 @@ def test_another_machine_cancels_and_resumes(
     # machine resumes it as the next Ray submission, which the first machine then follows.
     broken = {**FAST_OPTIONS, "python": "/nonexistent/python"}
     job = first.create_job(JobSpec(model=str(tiny_model), training_file=file.id, options=broken))
-    failed = _until(first, job.id, lambda j: j.is_terminal)
+    failed = until(first, job.id, lambda j: j.is_terminal)
     assert failed.status == JobStatus.FAILED and failed.error is not None
     resumed = second.resume_job(job.id)
     assert resumed.id == job.id
-    again = _until(first, job.id, lambda j: j.is_terminal)
+    again = until(first, job.id, lambda j: j.is_terminal)
     assert again.status == JobStatus.FAILED
     assert second.get_job(job.id).to_dict() == again.to_dict()
     ray_jobs = sorted(
@@ -197,7 +184,7 @@ def test_a_run_being_submitted_elsewhere_is_queued_cancellable_then_lost(
     assert second.cancel_job(cancelled).status == JobStatus.QUEUED
     retried = first.submit_request(spec, "0" * 24)  # the create, retried: now it arrives
     assert retried.id == cancelled
-    final = _until(second, cancelled, lambda j: j.is_terminal)
+    final = until(second, cancelled, lambda j: j.is_terminal)
     assert final.status == JobStatus.CANCELLED
     assert first.get_job(cancelled).status == JobStatus.CANCELLED
     assert [m for _, m in _events(first, cancelled)].count("Job cancelled.") == 1
