@@ -92,3 +92,61 @@ def test_micro_batches_give_the_padded_batch_loss_and_gradients(tmp_path: Path) 
     assert micro_loss == pytest.approx(padded_loss, rel=1e-5)
     for a, b in zip(padded_grads, micro_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_balance_shares_work_evenly_and_uses_every_example_once() -> None:
+    from anytune_local.recipe.batching import balance
+
+    lengths = mixed_lengths(8, seed=3)
+    for groups in (1, 2, 4):
+        shares = balance(lengths, groups)
+        assert sorted(i for share in shares for i in share) == list(range(8))
+        loads = [sum(lengths[i] for i in share) for share in shares]
+        assert loads == sorted(loads, reverse=True)  # heaviest first
+        assert loads[0] - loads[-1] <= max(lengths)  # the greedy rule's bound
+    assert balance([5], 2) == [[0], []]
+
+
+def test_balanced_sampler_gives_each_process_its_share_of_the_same_steps() -> None:
+    """Every process sees the step's examples (the single process's batch), keeps a share
+    of near-equal work, and together they train each example once an epoch; a different
+    epoch is another order, the same epoch the same one."""
+    from anytune_local.recipe.trainer import BalancedBatchSampler
+
+    lengths = mixed_lengths(45, seed=1)  # 45 = 5 full batches of 8 and a tail of 5
+
+    def batches(world: int, rank: int, accumulation: int = 1, epoch: int = 0) -> list[list[int]]:
+        sampler = BalancedBatchSampler(
+            lengths,
+            effective_batch_size=8,
+            dp_size=world,
+            grad_accum=accumulation,
+            seed=0,
+            rank=rank,
+            drop_last=False,
+        )
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    single = batches(1, 0)
+    assert len(single) == 6 and sorted(i for b in single for i in b) == list(range(45))
+    for accumulation in (1, 2):
+        per_rank = [batches(2, rank, accumulation) for rank in range(2)]
+        assert len(per_rank[0]) == len(per_rank[1]) == 6 * accumulation
+        for step, whole in enumerate(single):
+            parts = [
+                b for rank in range(2) for b in per_rank[rank][step * accumulation :][:accumulation]
+            ]
+            assert sorted(i for part in parts for i in part) == sorted(whole)
+            if step < 5:  # a full batch: the two shares' tokens differ by less than one example
+                loads = [
+                    sum(
+                        lengths[i]
+                        for b in per_rank[r][step * accumulation :][:accumulation]
+                        for i in b
+                    )
+                    for r in range(2)
+                ]
+                assert abs(loads[0] - loads[1]) <= max(lengths[i] for i in whole)
+    assert batches(1, 0, epoch=1) != single
+    assert batches(1, 0) == single

@@ -61,6 +61,28 @@ def plan_micro_batches(
     return groups
 
 
+def balance(lengths: Sequence[int], groups: int) -> list[list[int]]:
+    """Split examples (given by their lengths) into ``groups`` sets of near-equal work.
+
+    Longest first, each example goes to the set with the fewest tokens so far (LPT
+    scheduling); a set's work is close to its token count because each set is then cut into
+    micro-batches that pad little. Sets are returned heaviest first, each in ascending index
+    order. With fewer examples than sets, the last sets are empty.
+
+    >>> balance([800, 30, 40, 700, 50, 60], 2)
+    [[0, 2], [1, 3, 4, 5]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    sets: list[list[int]] = [[] for _ in range(groups)]
+    load = [0] * groups
+    for index in order:
+        target = min(range(groups), key=lambda g: (load[g], g))
+        sets[target].append(index)
+        load[target] += lengths[index]
+    ranked = sorted(range(groups), key=lambda g: (-load[g], g))
+    return [sorted(sets[g]) for g in ranked]
+
+
 def pad_batch(features: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
     """Right-pad ``input_ids`` (with the pad token) and ``labels`` (with -100) to the longest."""
     import torch

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_pt_utils import BatchRebalanceSampler
 
 from anytune.types import Metrics
-from anytune_local.recipe.batching import IGNORE_INDEX, computed_tokens
+from anytune_local.recipe.batching import IGNORE_INDEX, balance, computed_tokens
 from anytune_local.recipe.fastpath import TrainedHead, token_loss, trained_targets
 
 if TYPE_CHECKING:
@@ -101,6 +102,30 @@ class StopsAtMaxSteps(Trainer):
         return batches, count
 
 
+class BalancedBatchSampler(BatchRebalanceSampler):
+    """Each optimizer step's examples, shared among processes by work (``batching.balance``).
+
+    Every process draws the same shuffled order (seeded by the epoch), so all of them know a
+    step's ``batch_size`` examples without talking; each keeps the share that
+    ``batching.balance`` gives its rank (and, with gradient accumulation, one share per
+    accumulation step). Splitting a step's examples by position instead (the Trainer's
+    default) left the slower of two processes with ~25% more tokens on mixed-length chats,
+    so both waited for it. The step's examples are the same whatever the number of
+    processes. The Trainer hands a ``BatchRebalanceSampler`` to the data loader as its batch
+    sampler and does not shard it again; its tail handling is kept (the last, smaller batch
+    is trained, topped up with repeats when it has fewer examples than shares).
+    """
+
+    def _assign(self, indices: list[int], lengths: list[int]) -> list[list[list[int]]]:
+        shares = balance(lengths, self.dp_size * self.grad_accum)
+        per_rank: list[list[list[int]]] = [[] for _ in range(self.dp_size)]
+        for slot in range(self.grad_accum):
+            for rank in range(self.dp_size):
+                share = shares[slot * self.dp_size + rank]
+                per_rank[rank].append([indices[i] for i in share])
+        return per_rank
+
+
 class MicroBatchTrainer(StopsAtMaxSteps):
     """A Trainer whose batches are lists of micro-batches (see ``recipe.batching``).
 
@@ -135,6 +160,21 @@ class MicroBatchTrainer(StopsAtMaxSteps):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         with self.trained_head.select(inputs["labels"]):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> BalancedBatchSampler:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        args = self.args
+        shares = args.world_size * args.gradient_accumulation_steps
+        return BalancedBatchSampler(
+            [len(row["input_ids"]) for row in cast("Any", dataset)],
+            effective_batch_size=args.per_device_train_batch_size * shares,
+            dp_size=args.world_size,
+            grad_accum=args.gradient_accumulation_steps,
+            shuffle=True,
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            rank=args.process_index,
+            drop_last=False,
+        )
 
     def get_batch_samples(
         self, epoch_iterator: Iterator[Any], num_batches: int, device: torch.device
