@@ -20,6 +20,7 @@ pytest.importorskip("peft")
 from anytune_local.recipe.fastpath import (  # noqa: E402
     FastDropout,
     TrainedHead,
+    dropped_positions,
     trained_positions,
     trained_targets,
     use_fast_dropout,
@@ -33,11 +34,52 @@ def test_fast_dropout_drops_p_and_keeps_the_mean() -> None:
     x = torch.ones(1000, 1000)
     y = dropout(x)
     dropped = float((y == 0).float().mean())
-    assert dropout.threshold == 3277  # 0.05 rounded to a multiple of 2^-16
-    assert abs(dropped - 3277 / 65536) < 0.002  # 1e6 draws: the std error is 2e-4
+    assert abs(dropped - 0.05) < 0.001  # 1e6 draws: the std error is 2.2e-4
     kept = y[y != 0]
-    assert torch.allclose(kept, torch.full_like(kept, 65536 / (65536 - 3277)))
+    assert torch.allclose(kept, torch.full_like(kept, 1 / 0.95))
     assert abs(float(y.mean()) - 1.0) < 0.003
+
+
+@pytest.mark.parametrize(
+    ("p", "spare"), [(0.05, 6.0), (0.5, 6.0), (0.9, 6.0), (1e-4, 6.0), (0.05, -3.0)]
+)
+def test_dropped_positions_are_an_iid_bernoulli_mask(p: float, spare: float) -> None:
+    """Increasing, in range, the right count, and no trace of position: each element is
+    dropped with probability ``p`` whatever its place (first, last, a chunk boundary), and the
+    gaps between drops have the geometric law's mean."""
+    count, trials = 2000, 400
+    hits = torch.zeros(count)
+    total = pairs = 0
+    for seed in range(trials):
+        torch.manual_seed(seed)
+        positions = dropped_positions(count, p, spare=spare)
+        assert positions.dtype == torch.int64
+        if positions.numel():
+            assert int(positions[0]) >= 0 and int(positions[-1]) < count
+            assert bool((positions[1:] > positions[:-1]).all())
+        hits[positions] += 1
+        total += positions.numel()
+        pairs += int((positions[1:] - positions[:-1] == 1).sum())
+    draws = count * trials
+    sigma = (draws * p * (1 - p)) ** 0.5
+    assert abs(total - draws * p) < 5 * sigma
+    # every tenth of the positions is dropped at the same rate
+    per_tenth = hits.view(10, -1).sum(1)
+    tenth_sigma = (draws / 10 * p * (1 - p)) ** 0.5
+    assert float((per_tenth - draws / 10 * p).abs().max()) < 5 * tenth_sigma
+    pair_draws = (count - 1) * trials
+    pair_sigma = (pair_draws * p * p * (1 - p * p)) ** 0.5
+    assert abs(pairs - pair_draws * p * p) < 5 * pair_sigma + 2
+    assert dropped_positions(0, p).numel() == 0
+
+
+def test_dropped_positions_at_the_edges() -> None:
+    assert dropped_positions(10, 0.0).numel() == 0
+    assert torch.equal(dropped_positions(7, 1.0), torch.arange(7))
+    torch.manual_seed(0)
+    big = dropped_positions(3_000_000, 0.05)
+    assert abs(big.numel() / 3e6 - 0.05) < 0.001
+    assert bool((big[1:] > big[:-1]).all())
 
 
 def test_fast_dropout_is_seeded_and_its_gradient_is_the_mask() -> None:
@@ -53,6 +95,7 @@ def test_fast_dropout_is_seeded_and_its_gradient_is_the_mask() -> None:
     first.sum().backward()
     assert x.grad is not None
     expected = (first != 0).float() * dropout.scale
+    assert dropout.scale == pytest.approx(1 / 0.7)
     assert torch.allclose(x.grad, expected)
 
 

@@ -9,9 +9,10 @@ the sum) in the forward, and again in the backward, besides the small matrix pro
   ``addmm`` that adds ``B · (A · masked x)`` to the base layer's output (the sum happens
   inside the product), and in the backward the base layer's input gradient is added to the
   LoRA one the same way;
-- the dropout is one ``where`` (its mask drawn by ``FastDropout.draw``, the same draw as
-  ``FastDropout``), and the backward one more ``where``; nothing else touches a full-size
-  tensor.
+- the dropout is one copy with zeros filled in at the dropped positions (drawn by
+  ``FastDropout.draw``, the same draw as ``FastDropout``), and in the backward the same
+  positions of the LoRA input gradient are zeroed in place; nothing else touches a
+  full-size tensor.
 
 Forward and gradients are those of PEFT's own path up to float rounding (tested against it,
 dropout included, on the same mask). It is used only where PEFT's path would be the plain one:
@@ -29,11 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from anytune_local.recipe.fastpath import FastDropout
+from anytune_local.recipe.fastpath import FastDropout, zero_at
 
 
 class _LoraLinear(torch.autograd.Function):
-    """``x @ Wᵀ + bias + alpha · (where(dropped, 0, x) @ Aᵀ) @ Bᵀ`` for a frozen ``W``;
+    """``x @ Wᵀ + bias + alpha · (x₀ @ Aᵀ) @ Bᵀ`` for a frozen ``W``, where ``x₀`` is ``x``
+    with zeros at the flat positions ``dropped``;
     saves the masked input and the rank-r activations (what PEFT's two LoRA layers save) and
     the weights."""
 
@@ -51,7 +53,7 @@ class _LoraLinear(torch.autograd.Function):
         features = x.shape[-1]
         flat = x.reshape(-1, features)
         out = flat @ weight.t() if bias is None else torch.addmm(bias, flat, weight.t())
-        kept = flat if dropped is None else torch.where(dropped.reshape(-1, features), 0.0, flat)
+        kept = flat if dropped is None else zero_at(flat, dropped)
         low = kept @ a.t()
         out.addmm_(low, b.t(), alpha=alpha)  # the sum inside the product
         ctx.save_for_backward(kept, low, weight, a, b, dropped)
@@ -73,7 +75,7 @@ class _LoraLinear(torch.autograd.Function):
         if need_x and grad_low is not None:
             lora = torch.mm(grad_low, a)
             if dropped is not None:
-                lora = torch.where(dropped.reshape(lora.shape), 0.0, lora)
+                lora.view(-1).index_fill_(0, dropped, 0.0)
             # The base layer's input gradient, added to the LoRA one inside the product.
             grad_x = torch.addmm(lora, flat, weight).view(ctx.x_shape)
         return grad_x, None, None, grad_a, grad_b, None, None
