@@ -118,7 +118,12 @@ OPTION_SPECS: dict[str, OptionSpec] = {
         f"layers, no modules_to_save, lora_r <= {EXPORT_MAX_RANK}",
         choices=("none", "vllm"),
     ),
-    "nproc_per_node": OptionSpec(int, 1, "training processes (torchrun); one per GPU"),
+    "nproc_per_node": OptionSpec(
+        int,
+        None,
+        "training processes (torchrun), e.g. one per GPU; default 1, or one per core for a "
+        "small model on a CPU-only machine",
+    ),
     "distributed": OptionSpec(
         str, "ddp", "how several processes share the work", choices=("ddp", "fsdp")
     ),

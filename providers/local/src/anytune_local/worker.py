@@ -17,6 +17,7 @@ a code and message, and a ``finally`` catches anything else.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -143,6 +144,22 @@ class Supervisor:
             return False
         return self._transition(("validating_files",), "queued")
 
+    def _layout(self, request: Any) -> tuple[int, str]:
+        """The job's process count (``layout.training_layout``), chosen at its first start
+        and kept for every later attempt, so a resumed run has the processes (and per-process
+        state in its checkpoints) that it was started with."""
+        from anytune_local.layout import training_layout
+
+        kept = self.job_dir / "layout.json"
+        try:
+            processes_ = int(json.loads(kept.read_text(encoding="utf-8"))["processes"])
+            return processes_, ""
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        layout = training_layout(request)
+        kept.write_text(json.dumps({"processes": layout.processes}), encoding="utf-8")
+        return layout.processes, f", {layout.why}" if layout.why else ""
+
     def _train(self) -> None:
         record = self._record()
         request_path = self.job_dir / "request.json"
@@ -152,13 +169,13 @@ class Supervisor:
         record = self._check_resume_point(record)
         request = build_request(self.store, record)
         request_path.write_text(request.to_json(), encoding="utf-8")
-        nproc = int(request.options.get("nproc_per_node") or 1)
+        nproc, why = self._layout(request)
         resumed = (
             f", resuming from {request.resume_from_checkpoint}"
             if request.resume_from_checkpoint
             else ""
         )
-        launcher = f" with torchrun ({nproc} processes)" if nproc > 1 else ""
+        launcher = f" with torchrun ({nproc} processes{why})" if nproc > 1 else ""
         self._event(f"Job started (attempt {record.attempt + 1}){launcher}{resumed}.")
         argv = training_argv(self.store, self.job_id, request_path, result_path, nproc)
         env = training_env(nproc)
