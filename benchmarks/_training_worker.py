@@ -2,11 +2,14 @@
 
     python benchmarks/_training_worker.py prepare   DIR --examples N
     python benchmarks/_training_worker.py baseline  DIR --out RUN --epochs E --batch-size B
-    python benchmarks/_training_worker.py tuned     DIR --out RUN --epochs E --batch-size B
+    python benchmarks/_training_worker.py tuned     DIR --out RUN --epochs E --batch-size B [--processes N]
     python benchmarks/_training_worker.py candidate DIR --out RUN --epochs E --batch-size B
 
-``baseline`` is TRL with its defaults, ``tuned`` TRL well configured (both in ``trl_sft.py``),
-``candidate`` anytune's local recipe.
+``baseline`` is TRL with its defaults, ``tuned`` TRL well configured (both in ``trl_sft.py``;
+``--processes N`` runs it under torchrun), ``candidate`` anytune's local recipe in the process
+layout a job with these inputs gets (``anytune_local.layout``: under torchrun where that is
+more than one process). Under torchrun, rank 0 reports; the other ranks' CPU time, peak RSS
+and counted tokens are added to its figures.
 
 Each training role writes RUN/result.json: wall time of the run (model load, tokenization,
 training, saving; Python imports excluded, the same for both), real and computed tokens, the
@@ -217,6 +220,63 @@ def run_candidate(
     }
 
 
+def _candidate_processes(args: argparse.Namespace) -> int:
+    """The processes a job with these inputs runs (``anytune_local.layout``), unless the
+    ablation gives ``nproc_per_node``."""
+    from anytune_local.layout import training_layout
+    from anytune_local.options import OPTION_SPECS
+
+    from anytune.types import Hyperparameters
+
+    options = {name: spec.default for name, spec in OPTION_SPECS.items()}
+    options.update({k: json.loads(v) for k, _, v in (o.partition("=") for o in args.option)})
+    request = argparse.Namespace(
+        options=options,
+        method="supervised",
+        base_model=str(args.data / "model"),
+        train_path=args.data / "train.jsonl",
+        hyperparameters=Hyperparameters(n_epochs=args.epochs, batch_size=args.batch_size),
+    )
+    return training_layout(request).processes
+
+
+SUMMED = {
+    "candidate": ("cpu_s", "peak_rss_mb", "computed_tokens", "collator_real_tokens"),
+    "tuned": ("cpu_s", "peak_rss_mb", "computed_tokens", "real_tokens"),
+}
+"""What each process of a torchrun arm counts for itself (the recipe's ``real_tokens`` is
+already the sum over processes; TRL's collator counts its own process's batches)."""
+
+
+def _launch_ranks(processes: int, argv: list[str], out: Path, summed: tuple[str, ...]) -> int:
+    """Run this arm under torchrun (the candidate as the job's worker does, with the same
+    environment; TRL with one thread per process, torchrun's own default) and fold the other
+    ranks' counts, CPU time and peak RSS into rank 0's result."""
+    import subprocess
+
+    from anytune_local import processes as anytune_processes
+    from anytune_local.worker import training_env
+
+    env = training_env(processes)  # OMP_NUM_THREADS=1 per process, as a job has
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1"]
+    launcher += ["--nproc_per_node", str(processes), "--master_addr", "127.0.0.1"]
+    launcher += ["--master_port", str(anytune_processes.free_port())]
+    code = subprocess.call([*launcher, str(Path(__file__).resolve()), *argv], env=env)
+    if code:
+        return code
+    result_path = out / "result.json"
+    report = json.loads(result_path.read_text())
+    for rank in range(1, processes):
+        other = json.loads((out / f"rank-{rank}.json").read_text())
+        for key in summed:
+            if report.get(key) is not None and other.get(key) is not None:
+                report[key] += other[key]
+    report["processes"] = processes
+    report["peak_rss_note"] = "sum of the processes' peaks"
+    result_path.write_text(json.dumps(report))
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -231,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrain-steps", type=int, default=150)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="tuned: run TRL under torchrun, N processes"
+    )
     parser.add_argument("--vocab", type=int, default=0, help="prepare: the model's vocabulary")
     parser.add_argument("--hidden", type=int, default=0, help="prepare: the model's hidden size")
     parser.add_argument("--layers", type=int, default=0, help="prepare: the model's layers")
@@ -257,8 +320,13 @@ def main(argv: list[str] | None = None) -> int:
         meta["initial_loss"] = final_loss(args.data / "model", None, args.data / "train.jsonl")
         (args.data / "meta.json").write_text(json.dumps(meta))
         return 0
-    _import_stack()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.role in ("candidate", "tuned") and "WORLD_SIZE" not in os.environ:
+        processes = _candidate_processes(args) if args.role == "candidate" else args.processes
+        if processes > 1:
+            own = argv if argv is not None else sys.argv[1:]
+            return _launch_ranks(processes, own, args.out, SUMMED[args.role])
+    _import_stack()
     if args.role in ("baseline", "tuned"):
         from trl_sft import train as train_trl
 
@@ -279,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     report["peak_rss_mb"] = _peak_rss_mb()
     report["peak_gpu_mb"] = _gpu_peak_mb()
     report["threads"] = __import__("torch").get_num_threads()
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:  # rank 0 reports for the run; the others add what they counted
+        summed = {key: report.get(key) for key in SUMMED[args.role]}
+        (args.out / f"rank-{rank}.json").write_text(json.dumps(summed))
+        return 0
     report["final_loss"] = final_loss(
         args.data / "model", Path(report["adapter"]), args.data / "train.jsonl"
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 from pathlib import Path
@@ -87,7 +88,8 @@ def train(
         "output_dir": str(out / "trainer"),
         "use_cpu": not torch.cuda.is_available(),
         "num_train_epochs": epochs,
-        "per_device_train_batch_size": batch_size,
+        # Under torchrun (``--processes``), each process takes its part of every batch.
+        "per_device_train_batch_size": batch_size // int(os.environ.get("WORLD_SIZE", "1")),
         "learning_rate": lr,
         "assistant_only_loss": True,
         "seed": seed,
