@@ -324,7 +324,8 @@ def _judge(result: Result, label: str, runs: dict[str, list[dict[str, Any]]], ju
         result.notes.append(
             f"{label}: the {speed.median:.2f}× is {computed.median:.2f}× fewer computed tokens"
             f" (padding) times {speed.median / computed.median:.2f}× faster per computed token"
-            " (the output layer and loss at trained positions only, the cheaper dropout mask)."
+            " (the output layer and loss at trained positions only, the cheaper dropout mask,"
+            " and, where the candidate ran several processes, the process layout)."
         )
     result.data.setdefault("speedup", {})[label] = speed.to_dict()
 
@@ -467,7 +468,8 @@ def run(smoke: bool) -> Result:
         " loop is `trainer.train()` (TRL) or the recipe's first to last training event. Real"
         " tokens/s = real tokens ÷ loop time. Final loss: mean cross-entropy per trained token"
         " over the whole training set after training (fp32, eval mode), the same code for all."
-        " Peak RSS: the worker process's own.",
+        " Peak RSS: the worker process's own; for an arm under torchrun, the sum of its"
+        " processes' peaks.",
         "Table (c): each command from fork to exit, Python imports included, on a job whose"
         " training takes ~30 s (256 examples of (a)'s kind)"
         " (see `_training_e2e.py` for the split). anytune's figures are the CLI's; the"

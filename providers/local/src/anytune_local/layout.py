@@ -4,11 +4,14 @@ On a GPU: one, as before (``nproc_per_node`` asks for more). On the CPU, a small
 faster as one single-threaded process per core (data parallel, torchrun) than as one process
 whose operations are split across the cores: its matrices are small, so PyTorch's threads
 spend much of each step waiting for each other and for Python. Measured on the training
-benchmark's model (4 layers, hidden 256, 2 cores, ``benchmarks/results/training``): one
-thread did 0.78× the work of two threads in one process, while two processes with one thread
-each and a balanced share of every batch (``recipe.trainer.BalancedBatchSampler``) did 1.4×
-it. So the local provider runs one process per core when all of these hold, and one
-otherwise:
+benchmark's model (4 layers, hidden 256; 256 of its chats, 1 epoch, 2 cores;
+``python benchmarks/_training_worker.py candidate DIR --out RUN --epochs 1 [--option
+nproc_per_node=1]``): one process with one thread trained 0.78× as fast as with two, while two
+single-threaded processes, each with a balanced share of every batch
+(``recipe.trainer.BalancedBatchSampler``), trained 1.31-1.44× as fast (loop 18.2-20.0 s
+against 26.2 s). In the training benchmark (``benchmarks/results/training``) the same layout
+gives the well-configured TRL script 1.12×. So the local provider runs one process per core
+when all of these hold, and one otherwise:
 
 - no GPU is visible (no ``/dev/nvidia*`` or ``/dev/kfd``, or ``CUDA_VISIBLE_DEVICES`` empty);
 - supervised training, no quantization, ``distributed=ddp``;
