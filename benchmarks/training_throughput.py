@@ -106,15 +106,7 @@ would take over half an hour for that arm alone."""
 FULL_PROCESS = replace(FULL, examples=256, defaults_runs=0, trl_torchrun=False)
 """(c): a job whose training takes ~30 s."""
 # Smoke: every code path but the TRL-defaults arm (bf16 emulated on CPU: a minute even here).
-SMOKE = Config(
-    examples=16,
-    epochs=1,
-    batch_size=8,
-    learning_rate=1e-3,
-    pairs=1,
-    pretrain_steps=0,
-    trl_torchrun=True,
-)
+SMOKE = replace(FULL, examples=16, pairs=1, pretrain_steps=0)
 SMOKE_WIDE = replace(SMOKE, vocab=WIDE_VOCAB, trl_torchrun=False)
 SMOKE_PROCESS = replace(SMOKE, trl_torchrun=False)
 
