@@ -82,7 +82,9 @@ def test_a_job_trains_from_s3_and_its_results_land_there(
 def test_pause_reaches_the_job_and_resume_reads_the_checkpoint_back(
     s3_provider: Any, tiny_model: Path, train_file: Path
 ) -> None:
-    options = {**FAST_OPTIONS, "max_steps": 120, "save_steps": 2}
+    # Long enough that the pause (pulled every 2 s by staging) always arrives mid-run: 120
+    # steps of the tiny model once ran out before it did.
+    options = {**FAST_OPTIONS, "max_steps": 400, "save_steps": 2}
     file = s3_provider.upload_file(train_file)
     job = s3_provider.create_job(
         JobSpec(model=str(tiny_model), training_file=file.id, options=options)
@@ -100,7 +102,7 @@ def test_pause_reaches_the_job_and_resume_reads_the_checkpoint_back(
     assert any(m.startswith("Pause requested") for m in messages), messages
     assert messages[-1].startswith("Job paused")
     stopped_at = max(step_numbers(events))
-    assert stopped_at < 120
+    assert stopped_at < 400
     resumed = s3_provider.resume_job(paused.id)
     assert resumed.status in (JobStatus.QUEUED, JobStatus.RUNNING)
     final = until(s3_provider, job.id, lambda j: j.is_terminal, timeout=300)
@@ -110,7 +112,7 @@ def test_pause_reaches_the_job_and_resume_reads_the_checkpoint_back(
     assert "s3://" in note
     # The second run continued after the checkpoint it read back from the bucket.
     steps = step_numbers(later)
-    assert steps[-1] == 120 and min(steps[len(step_numbers(events)) :]) > 1
+    assert steps[-1] == 400 and min(steps[len(step_numbers(events)) :]) > 1
 
 
 def test_cancel_stops_the_staged_training(
