@@ -139,16 +139,13 @@ def prepare(config: Config, env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
 
 
 def trl_processes(batch_size: int) -> int:
-    """One process per core (at most 8) that splits the batch: the count anytune's local
-    provider picks for a small model on this machine (``anytune_local.layout``)."""
+    """One process per core that splits the batch: the count anytune's local provider picks
+    for a small model on this machine (``anytune_local.layout``); 1 without it."""
     try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    count = min(8, cores)
-    while count > 1 and batch_size % count:
-        count -= 1
-    return count
+        from anytune_local.layout import splitting_count
+    except ImportError:
+        return 1
+    return splitting_count(batch_size)
 
 
 def _train(role: str, data_dir: Path, config: Config, env: dict[str, str]) -> dict[str, Any]:

@@ -79,11 +79,19 @@ def training_layout(request: Any) -> Layout:
     if work < MIN_WORK_BYTES:
         return Layout(1, "")
     per_step = batch // max(1, int(options.get("gradient_accumulation_steps") or 1))
-    while count > 1 and per_step % count:
-        count -= 1
+    count = splitting_count(per_step, count)
     if count < 2:
         return Layout(1, "")
     return Layout(count, "one per CPU core, a small model")
+
+
+def splitting_count(per_step: int, most: int | None = None) -> int:
+    """The largest process count, at most ``most`` (default: one per usable core, at most
+    ``MAX_PROCESSES``), that splits ``per_step`` examples evenly."""
+    count = min(MAX_PROCESSES, usable_cores()) if most is None else most
+    while count > 1 and per_step % count:
+        count -= 1
+    return max(1, count)
 
 
 def gpu_visible() -> bool:
