@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from anytune import config
 from anytune.errors import NotFoundError, StorageError
+from anytune.sqlite import is_locked, use_wal
 
 T = TypeVar("T")
 
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (provider, file_id)
 );
 """
+_TIMEOUT = 30.0
+"""Seconds a connection waits for another process's lock."""
 _ADDED_COLUMNS = {"spec": "TEXT", "parent": "TEXT"}
 """Columns added after the first release (an older index gets them on first use)."""
 _COLUMNS = (
@@ -135,7 +138,7 @@ def storage_error(path: Path, exc: BaseException, *, what: str = "job index") ->
             path=str(path),
             hint="free some disk space, or set ANYTUNE_HOME to a directory on another disk",
         )
-    if "locked" in text or "busy" in text:
+    if is_locked(exc):
         return StorageError(
             f"{path}: anytune's {what} stayed locked by another process ({exc})",
             path=str(path),
@@ -170,18 +173,27 @@ class JobIndex:
         # SQLite creates the -wal and -shm files with the database file's permissions, so a
         # private database file keeps the whole index private.
         config.private_file(self.path)
-        conn = sqlite3.connect(self.path, timeout=30)
+        conn = sqlite3.connect(self.path, timeout=_TIMEOUT)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, _TIMEOUT)
             conn.executescript(_SCHEMA)
-            have = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in have:
-                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            if not _ADDED_COLUMNS.keys() <= self._columns(conn):
+                # An older index: add its missing columns once, even when several processes
+                # open it at the same moment (the check is repeated under the write lock).
+                with conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    have = self._columns(conn)
+                    for column, kind in _ADDED_COLUMNS.items():
+                        if column not in have:
+                            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
             with conn:
                 yield conn
         finally:
             conn.close()
+
+    @staticmethod
+    def _columns(conn: sqlite3.Connection) -> set[str]:
+        return {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
 
     def _run(self, action: Callable[[sqlite3.Connection], T]) -> T:
         """``action`` on a connection; storage failures become ``StorageError``."""

@@ -251,3 +251,49 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path) -> 
     store.update_job("ftjob-old", progress=json.dumps(Metrics(step=3).to_dict()))
     record = store.get_job("ftjob-old")
     assert record is not None and record.progress is not None
+
+
+_OPENER = """
+import sys, time
+from pathlib import Path
+from anytune_local.store import Store
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+store = Store(Path(sys.argv[1]))
+print(len(store.list_jobs(limit=10)))
+"""
+
+
+def test_an_older_store_opened_by_several_processes_at_once_is_upgraded_once(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from anytune_local.records import SCHEMA
+
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    conn.executescript(SCHEMA.replace(",\n    progress TEXT\n", "\n"))
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+    (tmp_path / "jobs").mkdir()
+    go = tmp_path / "go"
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, str(tmp_path), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    time.sleep(1.5)  # every process imported and waiting
+    go.touch()
+    for proc in openers:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err  # none ran the migration a second time
+        assert out.strip() == "0"
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    assert columns.count("progress") == 1

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anytune.sqlite import use_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, provider_id TEXT NOT NULL,
@@ -104,7 +106,7 @@ class State:
         self.path = directory / "serve.sqlite"
         self._local = threading.local()
         with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, 30.0)
             conn.executescript(_SCHEMA)
 
     @contextlib.contextmanager

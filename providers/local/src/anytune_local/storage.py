@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from anytune import config
 from anytune.errors import InvalidRequestError, StorageError, TransientError
+from anytune.sqlite import is_locked, statements, use_wal
 from anytune_local.records import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def storage_error(exc: BaseException, path: Path, *, home: Path | None = None) -
         return exc
     text = str(exc).lower()
     code = exc.errno if isinstance(exc, OSError) else None
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+    if is_locked(exc):
         return StoreBusyError(
             f"{path}: the local store is locked by another process",
             hint="another anytune command or worker is writing to it; try again in a moment "
@@ -260,11 +261,21 @@ def open_store(store: Store) -> None:
                 provider="local",
             )
         if version != SCHEMA_VERSION:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-            for statement in MIGRATIONS.get(version, ()):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            use_wal(conn, store.timeout)
+            # Create or upgrade under the write lock, reading the version again there: two
+            # processes opening a new or older store at once must not both run migrations.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    for statement in (*statements(SCHEMA), *MIGRATIONS.get(version, ())):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
     finally:
         conn.close()
     sidecars = (store.db_path.with_name(store.db_path.name + x) for x in ("-wal", "-shm"))
