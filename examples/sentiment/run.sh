@@ -36,8 +36,7 @@ anytune checkpoints "$JOB" --best
 anytune export "$JOB" "$WORK/vllm" --to vllm --name sentiment
 anytune export "$JOB" "$WORK/ollama" --to ollama --name sentiment
 
-# 6. One reply through `anytune chat`.
-MODEL="$(anytune status "$JOB" --json | python -c 'import json, sys; print(json.load(sys.stdin)["fine_tuned_model"])')"
-anytune chat --provider local --model "$MODEL" --max-new-tokens 4 \
+# 6. One reply through `anytune chat` (the job id finds its provider and adapter).
+anytune chat --model "$JOB" --max-new-tokens 4 \
     --system "Classify the sentiment of the review. Answer with one word: positive or negative." \
     "The concert was wonderful."
