@@ -204,6 +204,9 @@ def merge_adapter(adapter_dir: Path, target: Path) -> Path:
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
 
+    from anytune_local.recipe.setup import prepare_libraries
+
+    prepare_libraries(quantize=False)  # no progress bars or library deprecation warnings
     model = AutoPeftModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.float32)
     merged = model.merge_and_unload()
     merged.save_pretrained(str(target))
