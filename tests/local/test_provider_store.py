@@ -209,6 +209,68 @@ def test_last_log_error_picks_the_latest_attempts_error_line(tmp_path: Path) -> 
     assert scheduler.last_log_error(log) is None
 
 
+def _torchrun_summary(*failures: tuple[int, int]) -> str:
+    """torchrun's failure summary (its layout as torch 2.13 prints it) for ``(rank, exit)``
+    pairs, the last being its root cause."""
+    *others, root = failures
+
+    def entry(i: int, rank: int, code: int) -> str:
+        return (
+            f"[{i}]:\n  time      : 2026-12-01_20:11:35\n  host      : localhost\n"
+            f"  rank      : {rank} (local_rank: {rank})\n"
+            f"  exitcode  : {code} (pid: {2200 + rank})\n  error_file: <N/A>\n"
+        )
+
+    return (
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: \n"
+        + "=" * 54
+        + "\nanytune_local.training FAILED\n"
+        + "-" * 54
+        + "\nFailures:\n"
+        + "".join(entry(i + 1, *f) for i, f in enumerate(others))
+        + "-" * 54
+        + "\nRoot Cause (first observed failure):\n"
+        + entry(0, *root)
+        + "=" * 54
+        + "\n"
+    )
+
+
+def test_failed_rank_names_the_killed_rank_before_the_others_consequences(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "worker.log"
+    header = scheduler.WORKER_LOG_HEADER
+    # Rank 1 killed (SIGKILL); rank 0 then stopped by torchrun (SIGTERM): the root cause.
+    log.write_text(f"{header} attempt 0\n" + _torchrun_summary((0, -15), (1, -9)))
+    assert scheduler.failed_rank(log) == (1, -9)
+    # Rank 0 failed on its broken connection first (exit 1), so torchrun calls it the root
+    # cause; the killed rank is still the cause.
+    log.write_text(f"{header} attempt 0\n" + _torchrun_summary((1, -9), (0, 1)))
+    assert scheduler.failed_rank(log) == (1, -9)
+    # No rank killed: torchrun's root cause.
+    log.write_text(f"{header} attempt 0\n" + _torchrun_summary((0, -15), (1, 1)))
+    assert scheduler.failed_rank(log) == (1, 1)
+    # Only the latest attempt counts; a log without a summary has no failed rank.
+    log.write_text(_torchrun_summary((1, -9)) + f"{header} attempt 1\nTraceback\n")
+    assert scheduler.failed_rank(log) is None
+    assert scheduler.failed_rank(tmp_path / "missing.log") is None
+
+
+def test_read_outcome_prefers_the_failed_ranks_own_failure(tmp_path: Path) -> None:
+    from anytune_local.launch import read_outcome
+
+    result = tmp_path / "result.json"
+    assert read_outcome(result) is None
+    result.write_text(json.dumps({"ok": False, "message": "gloo: connection reset"}))
+    (tmp_path / "result-rank1.json").write_text(json.dumps({"ok": False, "message": "CUDA OOM"}))
+    assert read_outcome(result)["message"] == "gloo: connection reset"  # type: ignore[index]
+    assert read_outcome(result, failed_rank=1)["message"] == "CUDA OOM"  # type: ignore[index]
+    assert read_outcome(result, failed_rank=0)["message"] == "gloo: connection reset"  # type: ignore[index]
+    result.write_text(json.dumps({"ok": True, "output_dir": "x"}))
+    assert read_outcome(result, failed_rank=1)["ok"] is True  # type: ignore[index]
+
+
 def test_the_worker_parses_a_stored_spec_once_into_a_typed_record(tmp_path: Path) -> None:
     from anytune_local.launch import load_spec
 

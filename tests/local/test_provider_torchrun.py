@@ -54,3 +54,34 @@ def test_two_process_torchrun_job_succeeds(
     assert Path(final.fine_tuned_model or "", "adapter_config.json").is_file()
     assert no_processes_left(job.id), [p.cmdline() for p in processes_of(job.id)]
     assert not marker.exists(), marker.read_text()
+
+
+def test_a_killed_rank_is_named_as_the_cause_not_the_others_broken_connection(
+    local_provider: LocalProvider, tiny_model: Path, train_file: Path
+) -> None:
+    import os
+    import signal
+
+    from jobhelp import wait_for_event
+
+    file_id = local_provider.upload_file(train_file).id
+    options = {**FAST_OPTIONS, "nproc_per_node": 2, "max_steps": 400, "save_steps": 1000}
+    job = local_provider.create_job(
+        JobSpec(model=str(tiny_model), training_file=file_id, options=options)
+    )
+    wait_for_event(
+        local_provider, job.id, lambda e: bool(e.metrics and e.metrics.step), timeout=240
+    )
+    ranks = {p.environ().get("RANK"): p for p in processes_of(job.id) if "RANK" in p.environ()}
+    assert set(ranks) == {"0", "1"}, ranks
+    os.kill(ranks["1"].pid, signal.SIGKILL)  # as the out-of-memory killer would
+
+    final = wait_until(local_provider, job.id, lambda j: j.is_terminal, timeout=120)
+
+    assert final.status == JobStatus.FAILED, final
+    assert final.error is not None
+    message = final.error.message
+    assert "training process of rank 1 (of 2) was killed by SIGKILL" in message, message
+    assert "out of memory" in message
+    assert "gloo" not in message.lower() and "ChildFailedError" not in message, message
+    assert no_processes_left(job.id), [p.cmdline() for p in processes_of(job.id)]

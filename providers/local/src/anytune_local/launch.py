@@ -110,16 +110,25 @@ def training_argv(
     return [*launcher, *worker]
 
 
-def read_outcome(result_path: Path) -> dict[str, Any] | None:
-    """Rank 0's result, or a failure another rank wrote, or None if nothing was written."""
-    candidates = [result_path, *sorted(result_path.parent.glob("result-rank*.json"))]
-    for path in candidates:
+def read_outcome(result_path: Path, *, failed_rank: int | None = None) -> dict[str, Any] | None:
+    """Rank 0's result if it succeeded; else the failure of ``failed_rank`` (the rank that
+    made the run fail), rank 0's, or another rank's, in that order; None if none was written."""
+
+    def read(path: Path) -> dict[str, Any] | None:
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue
-        if path == result_path and data.get("ok"):
-            return data
-        if not data.get("ok"):
+            return None
+        return data
+
+    primary = read(result_path)
+    if primary is not None and primary.get("ok"):
+        return primary
+    order = [result_path, *sorted(result_path.parent.glob("result-rank*.json"))]
+    if failed_rank:
+        order.insert(0, result_path.with_name(f"result-rank{failed_rank}.json"))
+    for path in order:
+        data = primary if path == result_path else read(path)
+        if data is not None and not data.get("ok"):
             return data
     return None

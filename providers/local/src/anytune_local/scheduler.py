@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import signal
 import time
 from pathlib import Path
 
@@ -256,8 +258,8 @@ def stop_orphan(pid: int, job_id: str) -> None:
         pass
 
 
-def last_log_error(log_path: Path, *, max_bytes: int = 65536) -> str | None:
-    """The last line of a worker log that looks like an error, shortened for a message."""
+def _latest_attempt(log_path: Path, max_bytes: int) -> list[str]:
+    """The lines of a worker log's latest attempt, from its last ``max_bytes`` bytes."""
     try:
         with open(log_path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
@@ -265,13 +267,16 @@ def last_log_error(log_path: Path, *, max_bytes: int = 65536) -> str | None:
             fh.seek(max(0, size - max_bytes))
             tail = fh.read().decode("utf-8", errors="replace")
     except OSError:
-        return None
+        return []
     lines = tail.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith(WORKER_LOG_HEADER)]
-    if starts:
-        lines = lines[starts[-1] + 1 :]  # only the latest attempt's output
+    return lines[starts[-1] + 1 :] if starts else lines
+
+
+def last_log_error(log_path: Path, *, max_bytes: int = 65536) -> str | None:
+    """The last line of a worker log that looks like an error, shortened for a message."""
     markers = ("Error", "error:", "Exception", "Killed", "Traceback")
-    for line in reversed(lines):
+    for line in reversed(_latest_attempt(log_path, max_bytes)):
         text = line.strip()
         if (
             text
@@ -280,3 +285,34 @@ def last_log_error(log_path: Path, *, max_bytes: int = 65536) -> str | None:
         ):
             return text if len(text) <= 300 else text[:297] + "..."
     return None
+
+
+_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
+_EXITCODE = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)")
+
+
+def failed_rank(log_path: Path, *, max_bytes: int = 65536) -> tuple[int, int] | None:
+    """``(rank, returncode)`` of the process that made a torchrun run fail, from the failure
+    summary torchrun prints (its latest in the latest attempt), or None without one.
+
+    A rank killed by a signal other than SIGTERM (SIGKILL from the out-of-memory killer, a
+    crash) is the cause: the others then fail on their broken connection to it (a gloo error)
+    or are stopped by torchrun with SIGTERM, and either may be what torchrun saw first.
+    Otherwise it is torchrun's root cause (the first failure it observed)."""
+    lines = _latest_attempt(log_path, max_bytes)
+    starts = [i for i, line in enumerate(lines) if "ChildFailedError" in line]
+    if not starts:
+        return None
+    failures: list[tuple[int, int]] = []
+    rank: int | None = None
+    for line in lines[starts[-1] :]:
+        if found := _RANK.match(line):
+            rank = int(found.group(1))
+        elif (found := _EXITCODE.match(line)) and rank is not None:
+            failures.append((rank, int(found.group(1))))
+            rank = None
+    if not failures:
+        return None
+    killed = [f for f in failures if f[1] < 0 and f[1] != -signal.SIGTERM]
+    root = failures[-1]  # the summary lists the other failures first, the root cause last
+    return root if root in killed or not killed else killed[0]

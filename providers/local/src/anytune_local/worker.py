@@ -191,7 +191,7 @@ class Supervisor:
         )
         self.store.update_job(self.job_id, training_pid=child.pid)
         try:
-            self._finish(self._watch(child), result_path)
+            self._finish(self._watch(child), result_path, nproc)
         finally:
             self.training = False
 
@@ -213,8 +213,10 @@ class Supervisor:
                 last_heartbeat = time.monotonic()
             time.sleep(0.2)
 
-    def _finish(self, returncode: int, result_path: Path) -> None:
-        outcome = read_outcome(result_path)
+    def _finish(self, returncode: int, result_path: Path, nproc: int) -> None:
+        # Under torchrun, the rank that made the run fail (not the others' consequences).
+        failed = scheduler.failed_rank(self.job_dir / "worker.log") if nproc > 1 else None
+        outcome = read_outcome(result_path, failed_rank=failed[0] if failed else None)
         now = time.time()
         if self.store.requested_action(self.job_id) == "cancel" or (
             outcome is not None and outcome.get("stopped") == "cancel"
@@ -244,19 +246,27 @@ class Supervisor:
             )
         elif self.terminated_by:
             self._stopped_by_signal(self.terminated_by)
+        elif failed is not None and (failed[1] < 0 or outcome is None):
+            # A killed rank (out of memory, a crash) wrote nothing, and what the others wrote
+            # or logged is their broken connection to it.
+            rank, code = failed
+            who = f"training process of rank {rank} (of {nproc})"
+            self._fail_without_outcome(code, who=who, log_detail=code > 0)
         elif outcome is None:
             self._fail_without_outcome(returncode)
         else:
             self._fail(str(outcome.get("code") or "training_error"), str(outcome.get("message")))
 
-    def _fail_without_outcome(self, returncode: int) -> None:
-        what = f"the training process {processes.describe_exit(returncode)}"
+    def _fail_without_outcome(
+        self, returncode: int, *, who: str = "training process", log_detail: bool = True
+    ) -> None:
+        what = f"the {who} {processes.describe_exit(returncode)}"
         if returncode == -signal.SIGKILL:
             what += (
                 " (if nobody killed it, the system probably ran out of memory: try a smaller "
                 "batch_size or max_length, or quantize=4bit)"
             )
-        detail = scheduler.last_log_error(self.job_dir / "worker.log")
+        detail = scheduler.last_log_error(self.job_dir / "worker.log") if log_detail else None
         if detail:
             what += f"; last error in the log: {detail}"
         code = "worker_died" if returncode < 0 else "training_error"
