@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fine-tune a tiny random model on the sentiment task, measure it against its base model, draw
-# the loss curves and export it for vLLM and Ollama. About a minute on a laptop CPU, no download:
+# the loss curves and export it for vLLM and Ollama. A minute or two on a CPU, no download:
 #
 #   bash examples/sentiment/run.sh [WORK_DIR]
 #
