@@ -51,6 +51,30 @@ class Capabilities:
     """What ``export_model`` writes, e.g. {"peft", "merged", "vllm", "ollama", "gguf"}."""
 
 
+class StrippedDeltas:
+    """Deltas of ``text.strip()`` from deltas of ``text``: leading whitespace dropped,
+    trailing whitespace held until more text follows it (dropped at the end). How a
+    ``generate_stream`` keeps its deltas joining into exactly ``generate``'s stripped reply."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        if not self.started:
+            piece = piece.lstrip()
+            if not piece:
+                return ""
+            self.started = True
+        body = piece.rstrip()
+        if not body:
+            self.held += piece
+            return ""
+        out = self.held + body
+        self.held = piece[len(body) :]
+        return out
+
+
 class TokenCounter(abc.ABC):
     """Counts the tokens of one chat example as the provider would."""
 
@@ -446,6 +470,7 @@ __all__ = [
     "ProviderOptions",
     "RenderedExample",
     "Segment",
+    "StrippedDeltas",
     "TokenCounter",
     "ValidatedSpec",
     "validate_options",

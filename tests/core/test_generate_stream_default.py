@@ -41,3 +41,14 @@ def test_sampled_goes_through_generate_batch() -> None:
 def test_a_provider_that_cannot_generate_cannot_stream() -> None:
     with pytest.raises(UnsupportedOperationError):
         list(InMemoryProvider().generate_stream("m", MESSAGES))
+
+
+def test_stripped_deltas_join_into_the_stripped_text() -> None:
+    from anytune.provider import StrippedDeltas
+
+    pieces = ["  ", "\n Hello", " ", "", "world ", " \n", "!", "  \n"]
+    strip = StrippedDeltas()
+    out = [strip.feed(p) for p in pieces]
+    assert "".join(out) == "".join(pieces).strip() == "Hello world  \n!"
+    assert out[:2] == ["", "Hello"]  # leading whitespace dropped, text passed on at once
+    assert out[-1] == ""  # trailing whitespace held, never sent at the end

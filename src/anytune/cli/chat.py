@@ -53,7 +53,10 @@ def chat(
     provider_options: tuple[str, ...],
 ) -> None:
     """Reply to PROMPT, or chat interactively (one line per turn, Ctrl-D to end)."""
+    from anytune.evaluation.runner import resolve
+
     client = _client(model, provider, provider_options)
+    model = resolve(client.provider, model).model  # a job id: its fine-tuned model
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
 
     def reply(text: str) -> bool:

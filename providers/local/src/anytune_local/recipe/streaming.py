@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from anytune.provider import StrippedDeltas
 from anytune_local.recipe.inference import (
     _bf16_autocast_if_needed,
     _prompt_inputs,
@@ -97,29 +98,6 @@ class _Decoder:
         return self._text(self.ids)
 
 
-class _Strip:
-    """Deltas of ``text.strip()`` from deltas of ``text``: leading whitespace dropped,
-    trailing whitespace held until more text follows it (dropped at the end)."""
-
-    def __init__(self) -> None:
-        self.started = False
-        self.held = ""
-
-    def feed(self, piece: str) -> str:
-        if not self.started:
-            piece = piece.lstrip()
-            if not piece:
-                return ""
-            self.started = True
-        body = piece.rstrip()
-        if not body:
-            self.held += piece
-            return ""
-        out = self.held + body
-        self.held = piece[len(body) :]
-        return out
-
-
 def generate_stream(
     model_path: str,
     messages: list[dict[str, Any]],
@@ -160,7 +138,7 @@ def generate_stream(
 
     thread = threading.Thread(target=run, name="anytune-generate", daemon=True)
     thread.start()
-    decoder, strip, sent = _Decoder(tokenizer), _Strip(), []
+    decoder, strip, sent = _Decoder(tokenizer), StrippedDeltas(), []
     try:
         while (tokens := streamer.tokens.get()) is not _END:
             if piece := strip.feed(decoder.feed(tokens)):

@@ -8,7 +8,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from anytune_openai.testing._wire import Request, Response, error
+from anytune_openai.testing._wire import Request, Response, error, events
 
 if TYPE_CHECKING:
     from anytune_openai.testing._api import FakeAPI
@@ -45,10 +45,13 @@ def chat_completion(api: FakeAPI, req: Request) -> Response:
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if isinstance(limit, int):
         answer = " ".join(answer.split(" ")[:limit])  # one "token" per word
+    completion_id, created = f"chatcmpl-{int(time.time() * 1000)}", int(time.time())
+    if body.get("stream"):
+        return _streamed(completion_id, created, model, answer)
     return 200, {
-        "id": f"chatcmpl-{int(time.time() * 1000)}",
+        "id": completion_id,
         "object": "chat.completion",
-        "created": int(time.time()),
+        "created": created,
         "model": model,
         "choices": [
             {
@@ -60,3 +63,27 @@ def chat_completion(api: FakeAPI, req: Request) -> Response:
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def _streamed(completion_id: str, created: int, model: str, answer: str) -> Response:
+    """``answer`` as chat completion chunks: the role first, then one word (and the space
+    before it) a chunk, then the finish reason, as OpenAI streams them."""
+    words = answer.split(" ")
+    pieces = [words[0], *(f" {w}" for w in words[1:])]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    return events(
+        [
+            chunk({"role": "assistant", "content": "", "refusal": None}),
+            *(chunk({"content": piece}) for piece in pieces),
+            chunk({}, "stop"),
+        ]
+    )

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from anytune_openai.testing._api import TRAINING_NOT_AVAILABLE, Request, Response, error
 from anytune_openai.testing._multipart import parse_multipart, read_body
+from anytune_openai.testing._wire import SSE
 
 if TYPE_CHECKING:
     from anytune_openai.testing.server import FakeOpenAIServer
@@ -106,13 +107,18 @@ class Handler(BaseHTTPRequestHandler):
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
         current = getattr(self, "_current", None)
+        streamed = payload.get(SSE) if isinstance(payload, dict) else None
         if current is not None and self.server.fake.record_bodies:
-            current.response = copy.deepcopy(payload)
-        body = json.dumps(payload).encode()
+            current.response = copy.deepcopy(payload if streamed is None else streamed)
+        if streamed is None:
+            body, kind = json.dumps(payload).encode(), "application/json"
+        else:
+            lines = [f"data: {json.dumps(event)}\n\n" for event in streamed]
+            body, kind = "".join([*lines, "data: [DONE]\n\n"]).encode(), "text/event-stream"
         # The client may have given up already (a scripted delay past its timeout).
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("x-request-id", f"req_{int(time.monotonic() * 1e6)}")
             for name, value in (headers or {}).items():

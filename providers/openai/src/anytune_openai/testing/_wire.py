@@ -9,6 +9,15 @@ from typing import Any
 
 Response = tuple[int, dict[str, Any]]
 
+SSE = "__server_sent_events__"
+"""A response payload ``{SSE: [event, ...]}`` is sent as ``text/event-stream``: one
+``data: {json}`` line per event, then ``data: [DONE]`` (a streamed chat completion)."""
+
+
+def events(items: list[dict[str, Any]]) -> Response:
+    return 200, {SSE: items}
+
+
 TRAINING_NOT_AVAILABLE = (
     "OpenAI is winding down the fine-tuning platform and your organization is no longer able "
     "to create new fine-tuning training jobs."
