@@ -5,10 +5,9 @@ processes together loses nothing."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,34 +78,23 @@ def test_statements_splits_a_script_where_sqlite_would() -> None:
 
 
 _WRITER = """
-import sys, time, warnings
+import sys, warnings
 from pathlib import Path
 from anytune.index import JobIndex
 warnings.simplefilter("error")  # a record that could not be written fails the process
-go = Path(sys.argv[2])
-while not go.exists():
-    time.sleep(0.001)
+released()
 index = JobIndex(Path(sys.argv[1]))
 for i in range(10):
-    index.record(f"job-{sys.argv[3]}-{i}", "memory", model="m")
+    index.record(f"job-{sys.argv[2]}-{i}", "memory", model="m")
 """
 
 
-def test_a_new_index_written_by_many_processes_at_once_loses_nothing(tmp_path: Path) -> None:
-    path, go = tmp_path / "index.sqlite3", tmp_path / "go"
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), str(go), str(n)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(6)
-    ]
-    time.sleep(1.0)  # every process imported and waiting
-    go.touch()
-    for proc in writers:
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 0, stderr
+def test_a_new_index_written_by_many_processes_at_once_loses_nothing(
+    tmp_path: Path, at_once: Callable[[str, list[list[str]]], list[tuple[int, str, str]]]
+) -> None:
+    path = tmp_path / "index.sqlite3"
+    for code, _, err in at_once(_WRITER, [[str(path), str(n)] for n in range(6)]):
+        assert code == 0, err
     assert len(JobIndex(path).list(limit=500)) == 60
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -316,19 +317,16 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path) -> 
 
 
 _OPENER = """
-import sys, time
+import sys
 from pathlib import Path
 from anytune_local.store import Store
-go = Path(sys.argv[2])
-while not go.exists():
-    time.sleep(0.001)
-store = Store(Path(sys.argv[1]))
-print(len(store.list_jobs(limit=10)))
+released()
+print(len(Store(Path(sys.argv[1])).list_jobs(limit=10)))
 """
 
 
 def test_an_older_store_opened_by_several_processes_at_once_is_upgraded_once(
-    tmp_path: Path,
+    tmp_path: Path, at_once: Callable[[str, list[list[str]]], list[tuple[int, str, str]]]
 ) -> None:
     import sqlite3
 
@@ -339,21 +337,8 @@ def test_an_older_store_opened_by_several_processes_at_once_is_upgraded_once(
     conn.execute("PRAGMA user_version=1")
     conn.close()
     (tmp_path / "jobs").mkdir()
-    go = tmp_path / "go"
-    openers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _OPENER, str(tmp_path), str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    time.sleep(1.5)  # every process imported and waiting
-    go.touch()
-    for proc in openers:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err  # none ran the migration a second time
+    for code, out, err in at_once(_OPENER, [[str(tmp_path)]] * 4):
+        assert code == 0, err  # none ran the migration a second time
         assert out.strip() == "0"
     conn = sqlite3.connect(tmp_path / "store.sqlite3")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
